@@ -1,0 +1,42 @@
+"""The MuJoCo locomotion environments of the suite and D4RL's reference scores."""
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str
+    d4rl_id: str  # gymnasium id with the same model as the -v3 env D4RL was recorded on
+    minari_id: str  # gymnasium id Minari's mujoco/* datasets were recorded on
+    ref_min_score: float  # D4RL's random-policy return
+    ref_max_score: float  # D4RL's expert return
+
+
+ENVS = {
+    spec.name: spec
+    for spec in (
+        EnvSpec("hopper", "Hopper-v4", "Hopper-v5", -20.272305, 3234.3),
+        EnvSpec("halfcheetah", "HalfCheetah-v4", "HalfCheetah-v5", -280.178953, 12135.0),
+        EnvSpec("walker2d", "Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3),
+    )
+}
+
+
+def env_spec(name: str) -> EnvSpec:
+    if name not in ENVS:
+        raise ValueError(f"unknown env {name!r}; valid envs: {', '.join(sorted(ENVS))}")
+    return ENVS[name]
+
+
+def normalized_score(env: str, returns):
+    """D4RL-normalized return on the x100 scale: 0 is the random policy, 100 the expert."""
+    spec = env_spec(env)
+    returns = np.asarray(returns, dtype=np.float64)
+    return 100.0 * (returns - spec.ref_min_score) / (spec.ref_max_score - spec.ref_min_score)
+
+
+def make_env(name: str, **kwargs) -> gym.Env:
+    """The gymnasium environment matching D4RL's data for `name` (the -v4 version)."""
+    return gym.make(env_spec(name).d4rl_id, **kwargs)

@@ -1,0 +1,109 @@
+"""Train a Stable-Baselines3 SAC behaviour policy, D4RL's recipe, resumable.
+
+    python -m envs.train_sac --env hopper --seed 0 --total-steps 1000000
+
+Every `checkpoint_every` steps it writes, atomically, into the run directory:
+  checkpoint/model.zip, checkpoint/replay_buffer.pkl  to resume (rerun the same command)
+  actors/actor_0010000.pt                              the actor alone (about 0.3 MB)
+  eval.jsonl                                           deterministic return over `eval_episodes`
+and logs SAC's losses and the evaluation return to tensorboard (tb/).
+"""
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.sac.policies import SACPolicy
+
+from envs.specs import make_env, normalized_score
+from runutils import atomic_path, parse_config
+
+
+@dataclass
+class SACConfig:
+    env: str = "hopper"
+    seed: int = 0
+    total_steps: int = 1_000_000
+    learning_starts: int = 10_000  # SB3's default is 100; D4RL-style runs warm up longer
+    checkpoint_every: int = 10_000
+    eval_episodes: int = 10
+    threads: int = 1
+    out: str = ""  # default: runs/sac/{env}-s{seed}
+
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/sac/{self.env}-s{self.seed}")
+
+
+def save_actor(model: SAC, path: Path, step: int) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"actor": model.policy.actor.state_dict(), "step": step}, tmp)
+
+
+def load_actor(path, env) -> SACPolicy:
+    """A SAC policy whose actor holds the weights saved by `save_actor` (critics untrained)."""
+    policy = SACPolicy(env.observation_space, env.action_space, lr_schedule=lambda _: 0.0)
+    policy.actor.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["actor"])
+    return policy.eval()
+
+
+class CheckpointAndEvaluate(BaseCallback):
+    def __init__(self, cfg: SACConfig, run_dir: Path):
+        super().__init__()
+        self.cfg, self.run_dir = cfg, run_dir
+        self.eval_env = make_env(cfg.env)
+        self.started = time.time()
+
+    def _on_step(self) -> bool:
+        step = self.num_timesteps
+        if step % self.cfg.checkpoint_every:
+            return True
+        save_actor(self.model, self.run_dir / "actors" / f"actor_{step:07d}.pt", step)
+        ckpt = self.run_dir / "checkpoint"
+        with atomic_path(ckpt / "replay_buffer.pkl") as tmp:
+            self.model.save_replay_buffer(tmp)
+        with atomic_path(ckpt / "model.zip") as tmp:  # written last: its step is the resume point
+            self.model.save(tmp)
+        self.eval_env.reset(seed=self.cfg.seed + step)
+        returns, lengths = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=self.cfg.eval_episodes,
+            deterministic=True, return_episode_rewards=True)
+        record = {"step": step, "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+                  "normalized": float(normalized_score(self.cfg.env, np.mean(returns))),
+                  "length_mean": float(np.mean(lengths)), "wall_s": round(time.time() - self.started, 1)}
+        with open(self.run_dir / "eval.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.logger.record("eval/return", record["return_mean"])
+        self.logger.record("eval/normalized_return", record["normalized"])
+        print(json.dumps(record), flush=True)
+        return True
+
+
+def train(cfg: SACConfig) -> SAC:
+    torch.set_num_threads(cfg.threads)
+    run_dir = cfg.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    env = make_env(cfg.env)
+    ckpt = run_dir / "checkpoint"
+    if (ckpt / "model.zip").exists():
+        model = SAC.load(ckpt / "model.zip", env=env, tensorboard_log=str(run_dir / "tb"))
+        model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        print(f"resuming {run_dir} from step {model.num_timesteps}", flush=True)
+    else:
+        model = SAC("MlpPolicy", env, learning_starts=cfg.learning_starts, seed=cfg.seed,
+                    tensorboard_log=str(run_dir / "tb"), verbose=0)
+    remaining = cfg.total_steps - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=CheckpointAndEvaluate(cfg, run_dir),
+                    reset_num_timesteps=False, tb_log_name="sac")
+    return model
+
+
+if __name__ == "__main__":
+    train(parse_config(SACConfig, __doc__))
