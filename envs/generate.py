@@ -1,0 +1,104 @@
+"""Build the suite's D4RL-recipe datasets from the shipped behaviour policies (envs/policies/<env>/).
+
+    python -m envs.generate --env hopper --dataset medium --seed 0
+
+  random         uniform random actions
+  medium         the manifest's medium actor (about a third of D4RL's expert return)
+  expert         the manifest's expert actor (the best policy the SAC run reached)
+  medium-expert  medium, then expert, num_transitions each: the two datasets above concatenated
+  medium-replay  a re-enactment of the SAC run's replay buffer up to the medium checkpoint: uniform
+                 random actions for the run's first learning_starts steps, then from each saved
+                 actor's step on that actor, until the medium step (so as many transitions as that).
+Actions are sampled from the actor's tanh-Gaussian as SAC collected them (--deterministic for the mean).
+How medium-replay differs from the run's real buffer: the real actor changed at every gradient step,
+the re-enactment holds each saved actor for a whole checkpoint interval (10k steps by default), and
+it runs num_envs episodes side by side where SAC ran one, so num_envs episodes are cut at the end
+instead of one.
+
+Written as the Minari dataset minrnn/<env>/<dataset>-v0 (-seed<k>-v0 for seed k != 0) under
+MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
+The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
+"""
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from envs.dataset import DATASETS, Dataset
+from envs.minari_data import suite_dataset_id, write_suite_dataset
+from envs.policies import POLICIES_DIR, load_manifest
+from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
+from envs.specs import env_spec, make_env
+from runutils import parse_config, seed_everything
+
+
+@dataclass
+class GenerateConfig:
+    env: str = "hopper"
+    dataset: str = "medium"
+    seed: int = 0
+    num_transitions: int = 1_000_000  # per policy; medium-replay's length is the medium step instead
+    num_envs: int = 16
+    vectorization: str = "sync"  # or async: one process per env, slower here (benchmarks/datasets.py)
+    deterministic: bool = False  # act with the actor's mean instead of sampling
+    policies: str = ""  # default: envs/policies
+    overwrite: bool = False
+
+
+def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
+    """The (schedule, num_transitions) rollouts that make up `cfg.dataset`, and what they used.
+
+    Each rollout draws from its own random generators seeded with cfg.seed, so medium-expert's two
+    parts equal the medium and expert datasets of the same seed.
+    """
+    gym_env = make_env(cfg.env)
+    random_policy = UniformRandomPolicy(gym_env.action_space, np.random.default_rng(cfg.seed))
+    if cfg.dataset == "random":
+        return [([(0, random_policy)], cfg.num_transitions)], {"policy": "uniform random"}
+    manifest, actor_dir = load_manifest(cfg.env, Path(cfg.policies or POLICIES_DIR))
+
+    def actor(step: int, generator: torch.Generator) -> SACActorPolicy:
+        return SACActorPolicy(actor_dir / manifest.actor_file(step), gym_env, generator, cfg.deterministic)
+
+    used = {"run": manifest.run, "medium": asdict(manifest.medium), "expert": asdict(manifest.expert)}
+    if cfg.dataset == "medium-replay":
+        generator = torch.Generator().manual_seed(cfg.seed)
+        schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts), actor(step, generator))
+                                           for step in manifest.replay_steps]
+        used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
+        return [(schedule, manifest.medium.step)], used
+    levels = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"]}[cfg.dataset]
+    return [([(0, actor(getattr(manifest, level).step, torch.Generator().manual_seed(cfg.seed)))],
+             cfg.num_transitions) for level in levels], used
+
+
+def generate(cfg: GenerateConfig) -> Dataset:
+    """Roll the dataset out, write it (all or nothing) as a Minari dataset, and return it."""
+    env_spec(cfg.env)
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(DATASETS)}")
+    torch.set_num_threads(1)  # tiny batches; also keeps the sampled actions independent of the thread count
+    seed_everything(cfg.seed)
+    started = time.time()
+    parts, used = rollout_parts(cfg)
+    buffers = []
+    for schedule, num_transitions in parts:
+        buffers += collect(cfg.env, schedule, num_transitions, cfg.seed, cfg.num_envs, cfg.vectorization)
+    rollout_s = time.time() - started
+    dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed)
+    recipe = {**asdict(cfg), **used, "rollout_s": round(rollout_s, 1)}
+    description = (f"{cfg.env} {cfg.dataset}, D4RL's recipe on the minrnn suite's own SAC policies "
+                   f"(seed {cfg.seed}); see metadata['minrnn'] for the policies and their returns")
+    dataset = write_suite_dataset(dataset_id, cfg.env, f"{cfg.env}-{cfg.dataset}", buffers, description,
+                                  recipe, cfg.overwrite)
+    returns = dataset.normalized_returns()
+    print(f"{dataset_id}: {dataset.num_transitions} transitions, {len(dataset.episodes)} episodes, "
+          f"normalized return {returns.mean():.1f} +- {returns.std():.1f}; rollout {rollout_s:.0f} s "
+          f"({dataset.num_transitions / rollout_s:.0f} transitions/s), total {time.time() - started:.0f} s")
+    return dataset
+
+
+if __name__ == "__main__":
+    generate(parse_config(GenerateConfig, __doc__))

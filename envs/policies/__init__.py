@@ -1,0 +1,55 @@
+"""The shipped behaviour policies: SAC actor checkpoints per env and the manifest that names them.
+
+envs/policies/<env>/manifest.json says which actor is medium, which is expert (with their measured
+deterministic returns), and which actors along the run rebuild medium-replay; the actors lie beside
+it as actor_<step>.pt (written by envs.train_sac.save_actor). `python -m envs.policies.export RUN` exports them.
+"""
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from envs.specs import env_spec
+
+POLICIES_DIR = Path(__file__).parent
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    return_mean: float  # deterministic return over the run's evaluation episodes
+    normalized: float  # the same on D4RL's x100 scale
+
+
+@dataclass
+class Manifest:
+    env: str
+    run: str  # the SAC run directory the actors came from
+    learning_starts: int  # the run's uniform-random warm-up steps
+    medium: Checkpoint
+    expert: Checkpoint
+    replay_steps: list[int]  # steps of the saved actors before the medium one, in order
+
+    @staticmethod
+    def actor_file(step: int) -> str:
+        return f"actor_{step:07d}.pt"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        fields = json.loads(text)
+        return cls(**{**fields, "medium": Checkpoint(**fields["medium"]), "expert": Checkpoint(**fields["expert"])})
+
+
+def load_manifest(env: str, policies_dir: Path = POLICIES_DIR) -> tuple[Manifest, Path]:
+    """The manifest of `env`'s shipped policies and the directory holding its actors."""
+    env_spec(env)
+    path = Path(policies_dir) / env / "manifest.json"
+    if not path.exists():
+        shipped = sorted(p.parent.name for p in Path(policies_dir).glob("*/manifest.json"))
+        raise FileNotFoundError(
+            f"no behaviour policies for {env}: {path} is missing (policies exist for: "
+            f"{', '.join(shipped) or 'none'}). Train one with `python -m envs.train_sac --env {env}` and "
+            f"export it with `python -m envs.policies.export runs/sac/{env}-s0`")
+    return Manifest.from_json(path.read_text()), path.parent

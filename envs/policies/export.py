@@ -1,0 +1,89 @@
+"""Export behaviour policies from a SAC run (envs.train_sac) into envs/policies/<env>/.
+
+    python -m envs.policies.export runs/sac/hopper-s0                # medium and expert picked automatically
+    python -m envs.policies.export runs/sac/hopper-s0 --medium-step 130000 --expert-step 290000
+
+Automatic choice, from the run's eval.jsonl: medium = the first checkpoint whose normalized return
+lies in [medium_low, medium_high] (around one third of D4RL's expert return, D4RL's "medium");
+expert = the checkpoint with the best return. An expert below --min-expert-score, or a medium not
+worse than the expert, is refused, so a weaker policy is never shipped under a stronger name.
+Copies the medium, expert and every earlier actor (for medium-replay) and writes manifest.json.
+"""
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest
+from runutils import atomic_path, parse_config
+
+
+@dataclass
+class ExportConfig:
+    run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
+    medium_step: int = 0  # 0: automatic
+    expert_step: int = 0  # 0: the best evaluated checkpoint
+    medium_low: float = 25.0  # automatic medium band, D4RL-normalized return
+    medium_high: float = 45.0
+    min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
+    out: str = ""  # default: envs/policies/<env>
+
+
+def read_evaluations(run_dir: Path) -> dict[int, Checkpoint]:
+    """Each checkpoint's evaluation; a step evaluated twice (a resumed run) keeps its last record."""
+    evaluations = {}
+    for line in (run_dir / "eval.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        evaluations[record["step"]] = Checkpoint(record["step"], record["return_mean"], record["normalized"])
+    return evaluations
+
+
+def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint]:
+    def evaluated(step: int) -> Checkpoint:
+        if step not in evaluations:
+            raise ValueError(f"step {step} has no evaluation in {cfg.run}/eval.jsonl; "
+                             f"evaluated steps: {', '.join(map(str, sorted(evaluations)))}")
+        return evaluations[step]
+
+    in_band = [c for _, c in sorted(evaluations.items()) if cfg.medium_low <= c.normalized <= cfg.medium_high]
+    if not cfg.medium_step and not in_band:
+        scores = ", ".join(f"{c.step}: {c.normalized:.1f}" for _, c in sorted(evaluations.items()))
+        raise ValueError(f"no checkpoint of {cfg.run} scores within [{cfg.medium_low}, {cfg.medium_high}] "
+                         f"for medium (normalized scores: {scores}); train longer or pass --medium-step")
+    medium = evaluated(cfg.medium_step) if cfg.medium_step else in_band[0]
+    expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
+    if expert.normalized < cfg.min_expert_score:
+        raise ValueError(f"expert candidate (step {expert.step}) scores {expert.normalized:.1f} < "
+                         f"--min-expert-score {cfg.min_expert_score}: not an expert; train longer")
+    if medium.return_mean >= expert.return_mean:
+        raise ValueError(f"medium (step {medium.step}, return {medium.return_mean:.0f}) is not worse than "
+                         f"expert (step {expert.step}, return {expert.return_mean:.0f})")
+    return medium, expert
+
+
+def export(cfg: ExportConfig) -> Path:
+    run_dir = Path(cfg.run)
+    run_config = json.loads((run_dir / "config.json").read_text())
+    medium, expert = pick_checkpoints(cfg, read_evaluations(run_dir))
+    actors = {int(p.stem.removeprefix("actor_")): p for p in (run_dir / "actors").glob("actor_*.pt")}
+    manifest = Manifest(env=run_config["env"], run=str(run_dir), learning_starts=run_config["learning_starts"],
+                        medium=medium, expert=expert,
+                        replay_steps=sorted(step for step in actors if step < medium.step))
+    missing = [step for step in (medium.step, expert.step) if step not in actors]
+    if missing:
+        raise FileNotFoundError(f"no actor file for step(s) {missing} in {run_dir / 'actors'}")
+    out = Path(cfg.out or POLICIES_DIR / manifest.env)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for step in {*manifest.replay_steps, medium.step, expert.step}:
+            shutil.copyfile(actors[step], tmp / Manifest.actor_file(step))
+        (tmp / "manifest.json").write_text(manifest.to_json())
+        if out.exists():  # replaced whole, so no actor of an older export lingers
+            shutil.rmtree(out)
+    print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), "
+          f"expert step {expert.step} ({expert.normalized:.1f}), {len(manifest.replay_steps)} replay actors")
+    return out
+
+
+if __name__ == "__main__":
+    export(parse_config(ExportConfig, __doc__, positional=("run",)))

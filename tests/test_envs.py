@@ -1,0 +1,286 @@
+"""envs/: every dataset source, the generator end to end, and the errors for bad input."""
+import functools
+import http.server
+import json
+import socket
+import threading
+
+import h5py
+import minari
+import numpy as np
+import pytest
+import torch
+from minari.data_collector import EpisodeBuffer
+
+from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
+from envs.generate import GenerateConfig, generate
+from envs.minari_data import write_suite_dataset
+from envs.policies import Checkpoint, load_manifest
+from envs.policies.export import ExportConfig, export, pick_checkpoints
+from envs.rollout import SACActorPolicy, collect
+from envs.train_sac import SACConfig, train
+
+OBS_DIM, ACT_DIM = 11, 3  # hopper
+EPISODE_LENGTHS = (5, 7, 3)  # ends by terminal, by timeout, and a cut-off tail with neither
+
+
+@pytest.fixture
+def minari_root(tmp_path, monkeypatch):
+    root = tmp_path / "minari"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    return root
+
+
+def write_d4rl_layout(path, obs_dim=OBS_DIM, act_dim=ACT_DIM, bad=None):
+    """A file in D4RL's exact layout with EPISODE_LENGTHS; `bad` = (key, row, value) plants a bad value."""
+    n = sum(EPISODE_LENGTHS)
+    rng = np.random.default_rng(0)
+    columns = {
+        "observations": rng.standard_normal((n, obs_dim)).astype(np.float32),
+        "next_observations": rng.standard_normal((n, obs_dim)).astype(np.float32),
+        "actions": rng.uniform(-1, 1, (n, act_dim)).astype(np.float32),
+        "rewards": np.arange(n, dtype=np.float32),
+        "terminals": np.zeros(n, bool),
+        "timeouts": np.zeros(n, bool),
+    }
+    columns["terminals"][4] = True
+    columns["timeouts"][11] = True
+    if bad:
+        key, row, value = bad
+        columns[key][row] = value
+    with h5py.File(path, "w") as f:
+        for key, values in columns.items():
+            f.create_dataset(key, data=values)
+        f.create_dataset("infos/qpos", data=np.zeros((n, 6), np.float32))
+        f.create_dataset("metadata/algorithm", data="SAC")
+    return columns
+
+
+def test_d4rl_layout_splits_at_terminals_and_timeouts_and_keeps_the_tail(tmp_path):
+    columns = write_d4rl_layout(tmp_path / "tiny.hdf5")
+    dataset = load_dataset(str(tmp_path / "tiny.hdf5"), env="hopper")
+    assert [len(ep.rewards) for ep in dataset.episodes] == list(EPISODE_LENGTHS)
+    bounds = np.cumsum((0,) + EPISODE_LENGTHS)
+    expected_returns = [columns["rewards"][a:b].sum() for a, b in zip(bounds, bounds[1:])]
+    np.testing.assert_allclose(dataset.episode_returns(), expected_returns)
+    assert [ep.terminals.tolist() for ep in dataset.episodes] == [
+        [False] * 4 + [True], [False] * 7, [False] * 3]
+    np.testing.assert_array_equal(dataset.episodes[1].observations, columns["observations"][5:12])
+    assert dataset.episodes[0].observations.dtype == np.float32 and dataset.num_transitions == 15
+    mean, std = dataset.obs_mean_std()
+    np.testing.assert_allclose(mean, columns["observations"].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(dataset.normalized_returns(), normalized_score("hopper", expected_returns))
+
+
+def minari_buffers(num_episodes, obs_dim=OBS_DIM):
+    rng = np.random.default_rng(1)
+    buffers = []
+    for length in range(3, 3 + num_episodes):
+        terminations = np.arange(length) == length - 1
+        buffers.append(EpisodeBuffer(
+            observations=rng.standard_normal((length + 1, obs_dim)).astype(np.float32),
+            actions=rng.uniform(-1, 1, (length, ACT_DIM)).astype(np.float32),
+            rewards=rng.standard_normal(length).astype(np.float32),
+            terminations=terminations, truncations=np.zeros(length, bool)))
+    return buffers
+
+
+def test_minari_dataset_loads_through_load_dataset(minari_root):
+    buffers = minari_buffers(4)
+    minari.create_dataset_from_buffers("test/hopper/tiny-v0", buffers, env="Hopper-v5")
+    dataset = load_dataset("minari:test/hopper/tiny-v0")
+    assert dataset.env == "hopper" and dataset.name == "minari:test/hopper/tiny-v0"
+    assert [len(ep.rewards) for ep in dataset.episodes] == [3, 4, 5, 6]
+    for episode, buffer in zip(dataset.episodes, buffers):
+        np.testing.assert_array_equal(episode.observations, buffer.observations[:-1])
+        np.testing.assert_array_equal(episode.rewards, buffer.rewards)
+        assert episode.terminals[-1] and not episode.terminals[:-1].any()
+
+
+def test_missing_minari_dataset_says_how_to_download(minari_root):
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load_dataset("minari:mujoco/hopper/medium-v0")
+
+
+@pytest.mark.parametrize("env", sorted(ENVS))
+def test_normalized_score_is_0_at_reference_min_and_100_at_max(env):
+    spec = ENVS[env]
+    np.testing.assert_allclose(normalized_score(env, [spec.ref_min_score, spec.ref_max_score]), [0.0, 100.0])
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    """A tiny real SAC run exported as behaviour policies: medium = its worst checkpoint, expert = its best."""
+    run_dir = tmp_path_factory.mktemp("sac")
+    train(SACConfig(env="hopper", seed=3, total_steps=600, learning_starts=200, checkpoint_every=200,
+                    eval_episodes=2, out=str(run_dir)))
+    evaluations = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    worst, best = sorted(evaluations, key=lambda r: r["return_mean"])[::len(evaluations) - 1]
+    policies_dir = tmp_path_factory.mktemp("policies")
+    export(ExportConfig(run=str(run_dir), medium_step=worst["step"], expert_step=best["step"],
+                        min_expert_score=-100.0, out=str(policies_dir / "hopper")))
+    return policies_dir
+
+
+def test_generator_end_to_end(policies, minari_root):
+    manifest, actor_dir = load_manifest("hopper", policies)
+    assert (actor_dir / manifest.actor_file(manifest.expert.step)).exists()
+    assert manifest.medium.return_mean < manifest.expert.return_mean
+    assert all(step < manifest.medium.step for step in manifest.replay_steps)
+
+    for name in ("medium", "expert", "medium-expert"):
+        generate(GenerateConfig(env="hopper", dataset=name, num_transitions=300, num_envs=4,
+                                vectorization="sync", policies=str(policies)))
+    medium = load_dataset("hopper-medium")
+    assert medium.name == "hopper-medium" and medium.num_transitions == 300
+    from_minari = minari.load_dataset("minrnn/hopper/medium-v0")
+    assert from_minari.total_steps == 300
+    assert from_minari.storage.metadata["ref_max_score"] == ENVS["hopper"].ref_max_score
+    assert from_minari.storage.metadata["minrnn"]["medium"]["step"] == manifest.medium.step
+    np.testing.assert_allclose(sorted(ep.rewards.sum() for ep in from_minari.iterate_episodes()),
+                               sorted(medium.episode_returns()), rtol=1e-5)
+    expert, both = load_dataset("hopper-expert"), load_dataset("hopper-medium-expert")
+    np.testing.assert_array_equal(np.concatenate([ep.actions for ep in both.episodes]),
+                                  np.concatenate([ep.actions for ep in medium.episodes + expert.episodes]))
+
+    generate(GenerateConfig(env="hopper", dataset="medium-replay", num_envs=4, vectorization="sync",
+                            policies=str(policies)))
+    assert load_dataset("hopper-medium-replay").num_transitions == manifest.medium.step
+
+
+def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
+    manifest, actor_dir = load_manifest("hopper", policies)
+
+    def rollout(vectorization):
+        policy = SACActorPolicy(actor_dir / manifest.actor_file(manifest.expert.step), make_env("hopper"),
+                                torch.Generator().manual_seed(5))
+        buffers = collect("hopper", [(0, policy)], 200, seed=5, num_envs=2, vectorization=vectorization)
+        return np.concatenate([b.actions for b in buffers]), np.concatenate([b.observations for b in buffers])
+
+    for sync_array, async_array in zip(rollout("sync"), rollout("async")):
+        np.testing.assert_array_equal(sync_array, async_array)
+
+
+def test_export_picks_medium_in_band_and_refuses_a_weak_expert():
+    evaluations = {step: Checkpoint(step, score * 32.5, score) for step, score in
+                   [(10, 5.0), (20, 30.0), (30, 40.0), (40, 95.0), (50, 90.0)]}
+    medium, expert = pick_checkpoints(ExportConfig(run="r"), evaluations)
+    assert (medium.step, expert.step) == (20, 40)
+    with pytest.raises(ValueError, match="not an expert"):
+        pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[25.0, 45.0\].*10: 5.0"):
+        pick_checkpoints(ExportConfig(run="r"), {k: evaluations[k] for k in (10, 40)})
+    with pytest.raises(ValueError, match="not worse than expert"):
+        pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), evaluations)
+
+
+@pytest.mark.parametrize("name, valid", [
+    ("ant-medium", "halfcheetah, hopper, walker2d"),
+    ("hopper-mediocre", ", ".join(DATASETS)),
+    ("d4rl:ant-medium-v2", "halfcheetah, hopper, walker2d"),
+    ("d4rl:hopper-mediocre-v2", ", ".join(DATASETS)),
+    ("d4rl:hopper-medium-v0", "only the -v2"),
+    ("hopper", "'<env>-<dataset>'"),
+])
+def test_unknown_names_list_the_valid_ones(name, valid):
+    with pytest.raises(ValueError, match=valid):
+        load_dataset(name)
+
+
+def test_missing_policies_say_how_to_make_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"python -m envs.policies.export runs/sac/walker2d-s0"):
+        load_manifest("walker2d", tmp_path)
+
+
+def test_missing_truncated_and_corrupt_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.hdf5"):
+        load_dataset(str(tmp_path / "missing.hdf5"), env="hopper")
+    write_d4rl_layout(tmp_path / "whole.hdf5")
+    data = (tmp_path / "whole.hdf5").read_bytes()
+    (tmp_path / "truncated.hdf5").write_bytes(data[:len(data) // 2])
+    (tmp_path / "corrupt.hdf5").write_bytes(b"not hdf5 at all" * 100)
+    for name in ("truncated.hdf5", "corrupt.hdf5"):
+        with pytest.raises(OSError, match=f"{name}: truncated or corrupt"):
+            load_dataset(str(tmp_path / name), env="hopper")
+    with h5py.File(tmp_path / "no_timeouts.hdf5", "w") as f:
+        for key in ("observations", "actions", "rewards", "terminals"):
+            f.create_dataset(key, data=np.zeros(3))
+    with pytest.raises(ValueError, match="no_timeouts.hdf5 .* lacks timeouts"):
+        load_dataset(str(tmp_path / "no_timeouts.hdf5"), env="hopper")
+    with pytest.raises(ValueError, match="needs env=, one of: halfcheetah, hopper, walker2d"):
+        load_dataset(str(tmp_path / "whole.hdf5"))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"obs_dim": 12}, r"observations has shape \(15, 12\), but hopper \(Hopper-v4\) needs shape \(15, 11\)"),
+    ({"act_dim": 6}, r"actions has shape \(15, 6\), but hopper \(Hopper-v4\) needs shape \(15, 3\)"),
+    ({"bad": ("rewards", 9, np.nan)}, r"rewards has NaN or infinite values \(first at row 9\)"),
+    ({"bad": ("observations", 2, np.inf)}, r"observations has NaN or infinite values \(first at row 2\)"),
+    ({"bad": ("actions", 13, -np.inf)}, r"actions has NaN or infinite values \(first at row 13\)"),
+])
+def test_wrong_sizes_and_non_finite_values_name_the_field(tmp_path, kwargs, message):
+    write_d4rl_layout(tmp_path / "bad.hdf5", **kwargs)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(tmp_path / "bad.hdf5"), env="hopper")
+
+
+def test_minari_observations_of_the_wrong_size_are_refused(minari_root):
+    minari.create_dataset_from_buffers("test/hopper/wide-v0", minari_buffers(2, obs_dim=17), env="Walker2d-v5")
+    with pytest.raises(ValueError, match=r"observations has shape \(7, 17\), but hopper"):
+        load_dataset("minari:test/hopper/wide-v0", env="hopper")
+
+
+def test_interrupted_or_refused_write_leaves_nothing(minari_root, monkeypatch):
+    nan_buffers = minari_buffers(2)
+    nan_buffers[1].rewards[0] = np.nan
+    with pytest.raises(ValueError, match="rewards has NaN"):
+        write_suite_dataset("minrnn/hopper/nan-v0", "hopper", "hopper-nan", nan_buffers, "", {})
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("envs.minari_data.write_d4rl_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_suite_dataset("minrnn/hopper/crash-v0", "hopper", "hopper-crash", minari_buffers(2), "", {})
+    leftovers = [p.relative_to(minari_root) for p in minari_root.rglob("*") if p.is_dir()]
+    assert not [p for p in leftovers if p.name in ("nan-v0", "crash-v0") or p.name.startswith(".")], leftovers
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """A directory served over http on 127.0.0.1 by a throwaway http.server."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_d4rl_download_then_offline_error(http_dir, tmp_path, monkeypatch):
+    served, url = http_dir
+    columns = write_d4rl_layout(served / "hopper_medium_replay-v2.hdf5")
+    d4rl_dir = tmp_path / "d4rl"
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(d4rl_dir))
+    monkeypatch.setenv("D4RL_URL", url)
+    dataset = load_dataset("d4rl:hopper-medium-replay-v2")
+    assert dataset.name == "d4rl:hopper-medium-replay-v2" and dataset.env == "hopper"
+    np.testing.assert_array_equal(np.concatenate([ep.rewards for ep in dataset.episodes]), columns["rewards"])
+    assert sorted(p.name for p in d4rl_dir.iterdir()) == ["hopper_medium_replay-v2.hdf5"]
+
+    with pytest.raises(FileNotFoundError, match="hopper_expert-v2.hdf5 failed .*404"):
+        load_dataset("d4rl:hopper-expert-v2")
+    with socket.socket() as probe:  # a port with nothing listening: what being offline looks like
+        probe.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("D4RL_URL", closed_url)
+    expected_file = d4rl_dir / "walker2d_medium_expert-v2.hdf5"
+    with pytest.raises(FileNotFoundError) as error:
+        load_dataset("d4rl:walker2d-medium-expert-v2")
+    message = str(error.value)
+    assert str(expected_file) in message and "D4RL_DATASET_DIR" in message
+    assert f"{closed_url}/walker2d_medium_expert-v2.hdf5" in message
+    assert sorted(p.name for p in d4rl_dir.iterdir()) == ["hopper_medium_replay-v2.hdf5"]
