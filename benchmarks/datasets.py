@@ -1,13 +1,15 @@
-"""How fast the suite rebuilds and loads datasets: prints a markdown table, writes benchmarks/results/datasets.json.
+"""How fast the suite rebuilds and loads datasets: prints markdown tables, writes benchmarks/results/datasets.json.
 
     python -m benchmarks.datasets --env hopper --num-transitions 1000000
+    python -m benchmarks.datasets --replay-run runs/sac/hopper-s0 --replay-step 130000   # + medium-replay check
 
 Measures (1) rollout throughput of one behaviour policy in sync and async gymnasium vector envs,
 (2) a whole `python -m envs.generate` rebuild (rollout plus Minari and flat writes) of medium and
-random, whose 50k short episodes make the Minari write slowest, and (3) loading: the rebuilt datasets
-through load_dataset (the flat copy) and through Minari, and a D4RL-layout file of num_transitions rows.
-Uses the shipped medium policy when there is one, else an untrained actor of the same size (speed only);
-everything is written under a temporary directory.
+random (whose many short episodes make the Minari write slowest), (3) loading: the rebuilt datasets
+through load_dataset (the flat copy) and through Minari, and a D4RL-layout file of load_transitions
+rows, and, with --replay-run, (4) how the re-enacted medium-replay compares with that SAC run's real
+replay buffer up to --replay-step. Uses the shipped medium policy when there is one, else an untrained
+actor of the same size (speed only); everything is written under a temporary directory.
 """
 import json
 import os
@@ -20,11 +22,13 @@ import h5py
 import numpy as np
 import torch
 from stable_baselines3 import SAC
+from stable_baselines3.common.save_util import load_from_pkl
 
-from envs import load_dataset, make_env
+from envs import load_dataset, make_env, normalized_score
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import load_minari, suite_dataset_id
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest
+from envs.policies.export import saved_actors, write_policies
 from envs.rollout import SACActorPolicy, collect
 from envs.train_sac import save_actor
 from runutils import atomic_path, parse_config
@@ -33,8 +37,11 @@ from runutils import atomic_path, parse_config
 @dataclass
 class BenchConfig:
     env: str = "hopper"
-    num_transitions: int = 1_000_000  # per rebuilt dataset and for the D4RL-layout file
+    num_transitions: int = 1_000_000  # per rebuilt dataset
     rollout_transitions: int = 100_000  # per vector-env setting
+    load_transitions: int = 1_000_000  # rows of the D4RL-layout file loaded
+    replay_run: str = ""  # a SAC run (envs.train_sac) whose replay buffer to compare medium-replay with
+    replay_step: int = 0  # compare up to the last actor at or before this step; 0: as far as the buffer goes
     out: str = "benchmarks/results/datasets.json"
 
 
@@ -42,11 +49,11 @@ def policies_dir(cfg: BenchConfig, scratch: Path) -> tuple[Path, str]:
     """The shipped policies, or a stand-in: an untrained SAC actor as both medium and expert."""
     if (POLICIES_DIR / cfg.env / "manifest.json").exists():
         return POLICIES_DIR, "shipped medium policy"
-    model = SAC("MlpPolicy", make_env(cfg.env))
-    save_actor(model, scratch / "policies" / cfg.env / Manifest.actor_file(0), 0)
+    actor = scratch / "untrained.pt"
+    save_actor(SAC("MlpPolicy", make_env(cfg.env)), actor, 0)
     untrained = Checkpoint(0, 0.0, 0.0)
-    manifest = Manifest(cfg.env, "untrained", 0, untrained, untrained, [])
-    (scratch / "policies" / cfg.env / "manifest.json").write_text(manifest.to_json())
+    write_policies(scratch / "policies" / cfg.env, Manifest(cfg.env, "untrained", 0, untrained, untrained, []),
+                   {0: actor})
     return scratch / "policies", "untrained actor (same size as the shipped ones)"
 
 
@@ -68,43 +75,81 @@ def write_flat_file(path: Path, env: str, num_rows: int) -> None:
         f["timeouts"] = np.zeros(num_rows, bool)
 
 
-def main(cfg: BenchConfig) -> list[dict]:
-    torch.set_num_threads(1)
+def speed_rows(cfg: BenchConfig, scratch: Path) -> list[dict]:
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        os.environ["MINARI_DATASETS_PATH"] = str(scratch / "minari")
-        policies, policy_note = policies_dir(cfg, scratch)
-        actor_file = policies / cfg.env / Manifest.actor_file(
-            Manifest.from_json((policies / cfg.env / "manifest.json").read_text()).medium.step)
-        for vectorization, num_envs in [("sync", 1), ("sync", 16), ("async", 2), ("async", 16)]:
-            policy = SACActorPolicy(actor_file, make_env(cfg.env), torch.Generator().manual_seed(0))
-            _, seconds = timed(collect, cfg.env, [(0, policy)], cfg.rollout_transitions, 0, num_envs, vectorization)
-            rows.append({"what": f"rollout, {policy_note}, {vectorization} x{num_envs}",
-                         "transitions": cfg.rollout_transitions, "seconds": seconds})
-        for dataset in ("medium", "random"):
-            generate_cfg = GenerateConfig(env=cfg.env, dataset=dataset, num_transitions=cfg.num_transitions,
-                                          policies=str(policies), vectorization="sync", num_envs=16)
-            loaded, seconds = timed(generate, generate_cfg)
-            rows.append({"what": f"rebuild {cfg.env}-{dataset} (rollout + write), {len(loaded.episodes)} episodes",
-                         "transitions": loaded.num_transitions, "seconds": seconds})
-            _, seconds = timed(load_dataset, f"{cfg.env}-{dataset}")
-            rows.append({"what": f"load_dataset('{cfg.env}-{dataset}') (flat copy)",
-                         "transitions": loaded.num_transitions, "seconds": seconds})
-            _, seconds = timed(load_minari, suite_dataset_id(cfg.env, dataset, 0))
-            rows.append({"what": "the same through Minari's episode reader",
-                         "transitions": loaded.num_transitions, "seconds": seconds})
-        write_flat_file(scratch / "flat.hdf5", cfg.env, cfg.num_transitions)
-        _, seconds = timed(load_dataset, str(scratch / "flat.hdf5"), cfg.env)
-        rows.append({"what": "load_dataset(D4RL-layout file), ~20-step episodes",
-                     "transitions": cfg.num_transitions, "seconds": seconds})
-    print("| what | transitions | seconds | transitions/s |\n|---|---:|---:|---:|")
-    for row in rows:
-        row["transitions_per_s"] = row["transitions"] / row["seconds"]
-        print(f"| {row['what']} | {row['transitions']:,} | {row['seconds']:.2f} | {row['transitions_per_s']:,.0f} |")
-    with atomic_path(Path(cfg.out)) as tmp:
-        tmp.write_text(json.dumps({"config": asdict(cfg), "cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+
+    def record(what: str, transitions: int, seconds: float) -> None:
+        rows.append({"what": what, "transitions": transitions, "seconds": seconds,
+                     "transitions_per_s": transitions / seconds})
+
+    policies, policy_note = policies_dir(cfg, scratch)
+    manifest = Manifest.from_json((policies / cfg.env / "manifest.json").read_text())
+    for vectorization, num_envs in [("sync", 1), ("sync", 16), ("async", 2), ("async", 16)]:
+        policy = SACActorPolicy(policies / cfg.env / manifest.actor_file(manifest.medium.step), make_env(cfg.env),
+                                torch.Generator().manual_seed(0))
+        _, seconds = timed(collect, cfg.env, [(0, policy)], cfg.rollout_transitions, 0, num_envs, vectorization)
+        record(f"rollout, {policy_note}, {vectorization} x{num_envs}", cfg.rollout_transitions, seconds)
+    for dataset in ("medium", "random"):
+        loaded, seconds = timed(generate, GenerateConfig(env=cfg.env, dataset=dataset, policies=str(policies),
+                                                         num_transitions=cfg.num_transitions))
+        record(f"rebuild {cfg.env}-{dataset} (rollout + write), {len(loaded.episodes)} episodes",
+               loaded.num_transitions, seconds)
+        record(f"load_dataset('{cfg.env}-{dataset}') (flat copy)", loaded.num_transitions,
+               timed(load_dataset, f"{cfg.env}-{dataset}")[1])
+        record("the same through Minari's episode reader", loaded.num_transitions,
+               timed(load_minari, suite_dataset_id(cfg.env, dataset, 0))[1])
+    write_flat_file(scratch / "flat.hdf5", cfg.env, cfg.load_transitions)
+    record("load_dataset(D4RL-layout file), ~20-step episodes", cfg.load_transitions,
+           timed(load_dataset, str(scratch / "flat.hdf5"), cfg.env)[1])
     return rows
+
+
+def replay_rows(cfg: BenchConfig, scratch: Path) -> list[dict]:
+    """Episode statistics of the run's real replay buffer and of medium-replay re-enacted from its actors."""
+    run_dir = Path(cfg.replay_run)
+    run_config = json.loads((run_dir / "config.json").read_text())
+    env, actors = run_config["env"], saved_actors(run_dir)
+    buffer = load_from_pkl(run_dir / "checkpoint" / "replay_buffer.pkl")
+    stored = buffer.buffer_size if buffer.full else buffer.pos
+    num_rows = max(step for step in actors if step <= min(cfg.replay_step or stored, stored))
+    rewards, dones = buffer.rewards[:num_rows, 0], buffer.dones[:num_rows, 0].astype(bool)
+    starts = np.concatenate([[0], np.flatnonzero(dones[:-1]) + 1])
+    real_returns, real_lengths = np.add.reduceat(rewards, starts), np.diff(np.append(starts, num_rows))
+
+    medium = Checkpoint(num_rows, float("nan"), float("nan"))  # only its step matters to medium-replay
+    manifest = Manifest(env, str(run_dir), run_config["learning_starts"], medium, medium,
+                        sorted(step for step in actors if step < num_rows))
+    write_policies(scratch / "replay_policies" / env, manifest, actors)
+    reenacted = generate(GenerateConfig(env=env, dataset="medium-replay", policies=str(scratch / "replay_policies")))
+    rows = []
+    for what, returns, lengths in [
+            (f"real replay buffer of {run_dir}, first {num_rows} transitions", real_returns, real_lengths),
+            ("re-enacted from its actors (envs.generate medium-replay)", reenacted.episode_returns(),
+             np.array([len(ep.rewards) for ep in reenacted.episodes]))]:
+        rows.append({"what": what, "transitions": int(lengths.sum()), "episodes": len(lengths),
+                     "mean_length": float(lengths.mean()), "return_mean": float(returns.mean()),
+                     "return_std": float(returns.std()),
+                     "normalized_mean": float(normalized_score(env, returns).mean())})
+    return rows
+
+
+def main(cfg: BenchConfig) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["MINARI_DATASETS_PATH"] = str(Path(scratch) / "minari")
+        results = {"config": asdict(cfg), "cpu_count": os.cpu_count(),
+                   "speed": speed_rows(cfg, Path(scratch)),
+                   "replay": replay_rows(cfg, Path(scratch)) if cfg.replay_run else []}
+    print("| what | transitions | seconds | transitions/s |\n|---|---:|---:|---:|")
+    for row in results["speed"]:
+        print(f"| {row['what']} | {row['transitions']:,} | {row['seconds']:.2f} | {row['transitions_per_s']:,.0f} |")
+    if results["replay"]:
+        print("\n| medium-replay | transitions | episodes | mean length | return | normalized |\n|---|---:|---:|---:|---:|---:|")
+        for row in results["replay"]:
+            print(f"| {row['what']} | {row['transitions']:,} | {row['episodes']:,} | {row['mean_length']:.1f} | "
+                  f"{row['return_mean']:.1f} +- {row['return_std']:.1f} | {row['normalized_mean']:.1f} |")
+    with atomic_path(Path(cfg.out)) as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from envs.minari_data import suite_dataset_id, write_suite_dataset
 from envs.policies import POLICIES_DIR, load_manifest
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
 from envs.specs import env_spec, make_env
-from runutils import parse_config, seed_everything
+from runutils import parse_config
 
 
 @dataclass
@@ -79,15 +79,20 @@ def generate(cfg: GenerateConfig) -> Dataset:
     env_spec(cfg.env)
     if cfg.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(DATASETS)}")
-    torch.set_num_threads(1)  # tiny batches; also keeps the sampled actions independent of the thread count
-    seed_everything(cfg.seed)
-    started = time.time()
-    parts, used = rollout_parts(cfg)
-    buffers = []
-    for schedule, num_transitions in parts:
-        buffers += collect(cfg.env, schedule, num_transitions, cfg.seed, cfg.num_envs, cfg.vectorization)
-    rollout_s = time.time() - started
     dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed)
+    print(f"generating {dataset_id} ({cfg.dataset}, seed {cfg.seed}) from the policies in "
+          f"{cfg.policies or POLICIES_DIR}", flush=True)
+    started = time.time()
+    caller_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches; also keeps the sampled actions independent of the thread count
+    try:
+        parts, used = rollout_parts(cfg)
+        buffers = []
+        for schedule, num_transitions in parts:
+            buffers += collect(cfg.env, schedule, num_transitions, cfg.seed, cfg.num_envs, cfg.vectorization)
+    finally:
+        torch.set_num_threads(caller_threads)
+    rollout_s = time.time() - started
     recipe = {**asdict(cfg), **used, "rollout_s": round(rollout_s, 1)}
     description = (f"{cfg.env} {cfg.dataset}, D4RL's recipe on the minrnn suite's own SAC policies "
                    f"(seed {cfg.seed}); see metadata['minrnn'] for the policies and their returns")

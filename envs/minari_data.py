@@ -73,7 +73,8 @@ def load_minari(dataset_id: str, env: str | None = None, download: bool = False)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"Minari dataset {dataset_id!r} is not under {minari_root()}; "
                                 f"pass download=True to fetch it ({err})") from err
-    env = env or env_for_gym_id(minari_dataset.spec.env_spec.id)
+    recorded_on = minari_dataset.spec.env_spec
+    env = env or env_for_gym_id(recorded_on.id if recorded_on else "no env")
     try:
         return split_minari_episodes(env, f"minari:{dataset_id}", minari_dataset.iterate_episodes())
     except OSError as err:
@@ -107,13 +108,14 @@ def write_suite_dataset(dataset_id: str, env: str, name: str, buffers: list, des
     root = minari_root()
     final = root / dataset_id
     if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} exists; delete it (minari.delete_dataset({dataset_id!r})) or overwrite")
+        raise FileExistsError(f"{final} exists; delete it (minari.delete_dataset({dataset_id!r})) or pass --overwrite")
     dataset = split_minari_episodes(env, name, buffers)
     scratch = root / f".{NAMESPACE}-tmp{os.getpid()}"
     try:
         with minari_root_at(scratch):
             created = minari.create_dataset_from_buffers(
-                dataset_id, buffers, env=env_spec(env).d4rl_id, algorithm_name="SAC (D4RL recipe)",
+                dataset_id, buffers, env=env_spec(env).d4rl_id, eval_env=env_spec(env).d4rl_id,
+                algorithm_name="D4RL recipe (uniform random or SAC behaviour policies)",
                 ref_min_score=env_spec(env).ref_min_score, ref_max_score=env_spec(env).ref_max_score,
                 description=description)
             created.storage.update_metadata({"minrnn": recipe})

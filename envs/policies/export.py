@@ -61,27 +61,40 @@ def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> t
     return medium, expert
 
 
+def saved_actors(run_dir: Path) -> dict[int, Path]:
+    """The actor checkpoints of a SAC run by step."""
+    return {int(p.stem.removeprefix("actor_")): p for p in (run_dir / "actors").glob("actor_*.pt")}
+
+
+def write_policies(out: Path, manifest: Manifest, actors: dict[int, Path]) -> None:
+    """Replace `out` whole with the manifest and the actors it names, so no older actor lingers."""
+    steps = {*manifest.replay_steps, manifest.medium.step, manifest.expert.step}
+    missing = sorted(steps - actors.keys())
+    if missing:
+        raise FileNotFoundError(f"no actor file for step(s) {missing} in {manifest.run}/actors")
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for step in steps:
+            shutil.copyfile(actors[step], tmp / Manifest.actor_file(step))
+        (tmp / "manifest.json").write_text(manifest.to_json())
+        if out.exists():
+            shutil.rmtree(out)
+
+
 def export(cfg: ExportConfig) -> Path:
     run_dir = Path(cfg.run)
     run_config = json.loads((run_dir / "config.json").read_text())
     medium, expert = pick_checkpoints(cfg, read_evaluations(run_dir))
-    actors = {int(p.stem.removeprefix("actor_")): p for p in (run_dir / "actors").glob("actor_*.pt")}
+    actors = saved_actors(run_dir)
     manifest = Manifest(env=run_config["env"], run=str(run_dir), learning_starts=run_config["learning_starts"],
                         medium=medium, expert=expert,
                         replay_steps=sorted(step for step in actors if step < medium.step))
-    missing = [step for step in (medium.step, expert.step) if step not in actors]
-    if missing:
-        raise FileNotFoundError(f"no actor file for step(s) {missing} in {run_dir / 'actors'}")
     out = Path(cfg.out or POLICIES_DIR / manifest.env)
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        for step in {*manifest.replay_steps, medium.step, expert.step}:
-            shutil.copyfile(actors[step], tmp / Manifest.actor_file(step))
-        (tmp / "manifest.json").write_text(manifest.to_json())
-        if out.exists():  # replaced whole, so no actor of an older export lingers
-            shutil.rmtree(out)
+    write_policies(out, manifest, actors)
+    size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), "
-          f"expert step {expert.step} ({expert.normalized:.1f}), {len(manifest.replay_steps)} replay actors")
+          f"expert step {expert.step} ({expert.normalized:.1f}), {len(manifest.replay_steps)} replay actors, "
+          f"{size_mb:.1f} MB")
     return out
 
 
