@@ -134,6 +134,7 @@ def replay_rows(cfg: BenchConfig, scratch: Path) -> list[dict]:
 
 
 def main(cfg: BenchConfig) -> dict:
+    torch.set_num_threads(1)  # as envs.generate does: a second torch thread stalls a batch-16 forward on a busy core
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["MINARI_DATASETS_PATH"] = str(Path(scratch) / "minari")
         results = {"config": asdict(cfg), "cpu_count": os.cpu_count(),

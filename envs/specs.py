@@ -12,14 +12,15 @@ class EnvSpec:
     minari_id: str  # gymnasium id Minari's mujoco/* datasets were recorded on
     ref_min_score: float  # D4RL's random-policy return
     ref_max_score: float  # D4RL's expert return
+    target_returns: tuple[float, ...]  # Decision Transformer's evaluation targets
 
 
 ENVS = {
     spec.name: spec
     for spec in (
-        EnvSpec("hopper", "Hopper-v4", "Hopper-v5", -20.272305, 3234.3),
-        EnvSpec("halfcheetah", "HalfCheetah-v4", "HalfCheetah-v5", -280.178953, 12135.0),
-        EnvSpec("walker2d", "Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3),
+        EnvSpec("hopper", "Hopper-v4", "Hopper-v5", -20.272305, 3234.3, (3600.0, 1800.0)),
+        EnvSpec("halfcheetah", "HalfCheetah-v4", "HalfCheetah-v5", -280.178953, 12135.0, (12000.0, 6000.0)),
+        EnvSpec("walker2d", "Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3, (5000.0, 2500.0)),
     )
 }
 
