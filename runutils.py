@@ -11,15 +11,21 @@ import numpy as np
 import torch
 
 
-def parse_config(config_cls, description: str = "", argv=None, positional: tuple = ()):
+def parse_config(config_cls, description: str = "", argv=None, positional: tuple = (), defaults=None):
     """Parse command-line flags into `config_cls`, one `--field-name` flag per dataclass field.
 
-    Fields named in `positional` become positional arguments instead.
+    Fields named in `positional` become positional arguments instead. `defaults`, an instance
+    of `config_cls`, replaces the class's own defaults (a preset, say).
     """
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(config_cls):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if defaults is not None:
+            default = getattr(defaults, field.name)
+        elif field.default is not dataclasses.MISSING:
+            default = field.default
+        else:
+            default = field.default_factory()
         kind = type(default)
         if field.name in positional:
             parser.add_argument(field.name, type=kind)

@@ -21,8 +21,11 @@ import math
 import torch
 
 
-def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """Inclusive scan along dim 1 of (batch, length, *channels) tensors, from state h0."""
+def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """Inclusive scan along dim 1 of (batch, length, *channels) tensors, from state h0.
+
+    With reverse, time runs backwards: h_t = a_t * h_{t+1} + b_t, h0 entering after the end.
+    """
     batch, length, *channels = a.shape
     chunk = 1 << max(3, math.ceil(math.log2(math.sqrt(length))))
     n_chunks = math.ceil(length / chunk)
@@ -32,16 +35,18 @@ def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.T
         b = torch.cat([b, b.new_zeros(batch, pad, *channels)], dim=1)
     a = a.view(batch, n_chunks, chunk, *channels)
     b = b.view(batch, n_chunks, chunk, *channels)
-    end = b[:, :, 0]  # each chunk's final state when it starts from zero, all chunks at once
-    for i in range(1, chunk):
+    positions = range(chunk - 1, -1, -1) if reverse else range(chunk)
+    chunks = range(n_chunks - 1, -1, -1) if reverse else range(n_chunks)
+    end = b[:, :, positions[0]]  # each chunk's final state when it starts from zero, all at once
+    for i in positions[1:]:
         end = torch.addcmul(b[:, :, i], a[:, :, i], end)
     decay = torch.prod(a, dim=2)  # what a chunk leaves of its incoming state
     state = torch.empty_like(end)  # the state entering each chunk
-    state[:, 0] = h0
-    for k in range(1, n_chunks):
-        torch.addcmul(end[:, k - 1], decay[:, k - 1], state[:, k - 1], out=state[:, k])
+    state[:, chunks[0]] = h0
+    for prev, k in zip(chunks, chunks[1:]):
+        torch.addcmul(end[:, prev], decay[:, prev], state[:, prev], out=state[:, k])
     h = torch.empty_like(a)
-    for i in range(chunk):  # every chunk again, now from its true incoming state
+    for i in positions:  # every chunk again, now from its true incoming state
         state = torch.addcmul(b[:, :, i], a[:, :, i], state, out=h[:, :, i])
     return h.view(batch, n_chunks * chunk, *channels)[:, :length]
 
@@ -56,11 +61,13 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h):
         a, h, h0 = ctx.saved_tensors
-        # g_t = grad_h_t + a_{t+1} g_{t+1}: the forward scan on time-reversed inputs
+        # g_t = grad_h_t + a_{t+1} g_{t+1}: the same scan, backwards in time
         a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-        g = _blocked_scan(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)
-        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
-        return g * h_prev, g, a[:, 0] * g[:, 0]
+        g = _blocked_scan(a_next, grad_h, torch.zeros_like(h0), reverse=True)
+        grad_a = torch.empty_like(a)
+        torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+        torch.mul(g[:, 0], h0, out=grad_a[:, 0])
+        return grad_a, g, a[:, 0] * g[:, 0]
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
