@@ -1,0 +1,162 @@
+"""The decision agent: return-to-go, state and action tokens per timestep through a backbone.
+
+Tokens run R_0, s_0, a_0, R_1, s_1, a_1, ...; the output at s_t predicts a_t (tanh-bounded).
+Two context regimes:
+  window   K-step segments from anywhere in an episode, each from a fresh state, as in
+           Decision Transformer: the prediction for a_t sees the steps t-K+1..t alone, and
+           acting re-runs the last K steps, as Decision Transformer does. (A sliding KV cache
+           equals a banded attention mask, but with more than one layer not K-step segments:
+           layer l's cached keys carry l windows of history. So every backbone recomputes.)
+  episode  segments that start at the episode's first step. The agent acts from t = 0 with
+           the backbone's carried state, so each step costs the same however long the episode.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from minrnn import build_backbone
+
+CONTEXTS = ("window", "episode")
+
+
+@dataclass
+class AgentConfig:
+    backbone: str = "mingru"
+    context: str = "window"
+    context_len: int = 20  # K: timesteps per segment in the window regime
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 1  # attention only
+    dropout: float = 0.1
+    max_timestep: int = 1000  # size of the timestep embedding; later steps share the last row
+    return_scale: float = 1000.0  # returns-to-go are divided by this
+
+
+class DecisionAgent(nn.Module):
+    def __init__(self, cfg: AgentConfig, obs_dim: int, act_dim: int,
+                 obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None):
+        super().__init__()
+        if cfg.context not in CONTEXTS:
+            raise ValueError(f"unknown context {cfg.context!r}; valid contexts: {', '.join(CONTEXTS)}")
+        self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
+        options = {"n_heads": cfg.n_heads} if cfg.backbone == "attention" else {}
+        self.backbone = build_backbone(cfg.backbone, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                                       dropout=cfg.dropout, **options)
+        self.embed_return = nn.Linear(1, cfg.d_model)
+        self.embed_state = nn.Linear(obs_dim, cfg.d_model)
+        self.embed_action = nn.Linear(act_dim, cfg.d_model)
+        self.embed_timestep = nn.Embedding(cfg.max_timestep, cfg.d_model)
+        self.embed_norm = nn.LayerNorm(cfg.d_model)
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.predict_action = nn.Sequential(nn.Linear(cfg.d_model, act_dim), nn.Tanh())
+        self.register_buffer("obs_mean", torch.as_tensor(np.zeros(obs_dim) if obs_mean is None else obs_mean, dtype=torch.float32))
+        self.register_buffer("obs_std", torch.as_tensor(np.ones(obs_dim) if obs_std is None else obs_std, dtype=torch.float32))
+
+    def embed(self, returns_to_go, observations, actions, timesteps):
+        """(batch, T) returns-to-go and timesteps, (batch, T, dim) observations and actions -> (batch, 3T, d)."""
+        time = self.embed_timestep(timesteps.clamp(max=self.cfg.max_timestep - 1))
+        tokens = torch.stack([
+            self.embed_return(returns_to_go.unsqueeze(-1) / self.cfg.return_scale) + time,
+            self.embed_state((observations - self.obs_mean) / self.obs_std) + time,
+            self.embed_action(actions) + time,
+        ], dim=2)
+        return self.embed_dropout(self.embed_norm(tokens.flatten(1, 2)))
+
+    def forward(self, returns_to_go, observations, actions, timesteps, state=None):
+        """Predicted actions (batch, T, act_dim) for every timestep, and the backbone state after."""
+        out, state = self.backbone(self.embed(returns_to_go, observations, actions, timesteps), state)
+        return self.predict_action(out[:, 1::3]), state
+
+    def loss(self, returns_to_go, observations, actions, timesteps, mask):
+        """Mean squared error of the predicted actions over the steps where mask is true."""
+        predicted, _ = self(returns_to_go, observations, actions, timesteps)
+        error = F.mse_loss(predicted, actions, reduction="none").mean(-1)
+        return (error * mask).sum() / mask.sum()
+
+    @torch.no_grad()
+    def predict_trajectory(self, returns_to_go, observations, actions, timesteps):
+        """The actions training teaches for one whole recorded trajectory (batch 1, T steps).
+
+        Episode regime: one pass from t = 0. Window regime: a_t from the segment t-K+1..t alone.
+        """
+        if self.cfg.context == "episode":
+            return self(returns_to_go, observations, actions, timesteps)[0]
+        k, length = self.cfg.context_len, timesteps.shape[1]
+        first, _ = self(returns_to_go[:, :k], observations[:, :k], actions[:, :k], timesteps[:, :k])
+        if length <= k:
+            return first
+        windows = [t.unfold(1, k, 1).movedim(-1, 2)[0] if t.dim() == 3 else t.unfold(1, k, 1)[0]
+                   for t in (returns_to_go, observations, actions, timesteps)]
+        later, _ = self(*windows)  # (T - K + 1, K, act_dim): each window's last step is its prediction
+        return torch.cat([first, later[1:, -1].unsqueeze(0)], dim=1)
+
+
+class Actor:
+    """Acts in `num_envs` environments one timestep at a time, as training taught.
+
+    Call `act` once per environment step with each env's return-to-go, observation and
+    timestep; a row whose timestep is 0 starts a new episode. `taken_actions` are the actions
+    executed after the previous call when they differ from what it returned (a recorded
+    trajectory replayed, say).
+    """
+
+    def __init__(self, agent: DecisionAgent, num_envs: int):
+        self.agent, self.num_envs = agent.eval(), num_envs
+        param = next(agent.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.previous = None  # (action, timestep) of the last call, fed as the next a-token
+        if agent.cfg.context == "window":
+            k = agent.cfg.context_len
+            self.history = {"rtg": torch.zeros(num_envs, k), "obs": torch.zeros(num_envs, k, agent.obs_dim),
+                            "act": torch.zeros(num_envs, k, agent.act_dim),
+                            "t": torch.zeros(num_envs, k, dtype=torch.long)}
+            self.history = {key: v.to(self.device, v.dtype if key == "t" else self.dtype)
+                            for key, v in self.history.items()}
+            self.filled = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        else:
+            self.state = agent.backbone.init_state(num_envs)
+
+    def _tensor(self, values, dtype=None):
+        return torch.as_tensor(np.asarray(values), device=self.device, dtype=dtype or self.dtype)
+
+    @torch.no_grad()
+    def act(self, returns_to_go, observations, timesteps, taken_actions=None) -> np.ndarray:
+        rtg, obs = self._tensor(returns_to_go), self._tensor(observations)
+        t = self._tensor(timesteps, torch.long)
+        if taken_actions is not None:
+            self.previous = (self._tensor(taken_actions), self.previous[1])
+        action = self._act_recomputing(rtg, obs, t) if self.agent.cfg.context == "window" else self._act_stepping(rtg, obs, t)
+        self.previous = (action, t)
+        return action.cpu().numpy()
+
+    def _act_stepping(self, rtg, obs, t):
+        agent, backbone = self.agent, self.agent.backbone
+        if self.previous is not None:  # finish the last timestep with its action token
+            action, previous_t = self.previous
+            a_token = agent.embed(rtg[:, None], obs[:, None], action[:, None], previous_t[:, None])[:, 2]
+            _, self.state = backbone.step(a_token, self.state)
+        self.state = backbone.reset_state(self.state, t == 0)
+        zero_action = obs.new_zeros(self.num_envs, 1, agent.act_dim)
+        tokens = agent.embed(rtg[:, None], obs[:, None], zero_action, t[:, None])
+        _, self.state = backbone.step(tokens[:, 0], self.state)
+        out, self.state = backbone.step(tokens[:, 1], self.state)
+        return agent.predict_action(out)
+
+    def _act_recomputing(self, rtg, obs, t):
+        h, k = self.history, self.agent.cfg.context_len
+        if self.previous is not None:
+            rows = torch.arange(self.num_envs, device=self.device)
+            h["act"][rows, self.filled - 1] = self.previous[0]
+        self.filled = torch.where(t == 0, 0, self.filled)
+        full = self.filled == k  # slide full windows left by one step
+        for v in h.values():
+            v[full] = v[full].roll(-1, dims=1)
+        self.filled = torch.clamp(self.filled + 1, max=k)
+        rows, last = torch.arange(self.num_envs, device=self.device), self.filled - 1
+        h["rtg"][rows, last], h["obs"][rows, last], h["t"][rows, last] = rtg, obs, t
+        h["act"][rows, last] = 0.0
+        predicted, _ = self.agent(h["rtg"], h["obs"], h["act"], h["t"])
+        return predicted[rows, last]

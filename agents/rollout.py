@@ -1,0 +1,61 @@
+"""Roll a decision agent out in the simulator: many episodes at once in a gymnasium vector env."""
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import RecordVideo
+
+from agents.decision import Actor, DecisionAgent
+from envs import make_env, normalized_score
+
+
+def _make_env_fn(env: str, video_dir: str | None, video_size: int):
+    def make():
+        if video_dir is None:
+            return make_env(env)
+        recorded = make_env(env, render_mode="rgb_array", width=video_size, height=video_size)
+        return RecordVideo(recorded, video_dir, episode_trigger=lambda episode: episode == 0,
+                           name_prefix=f"{env}-rollout")
+    return make
+
+
+def rollout(agent: DecisionAgent, env: str, episodes: int, target_return: float, num_envs: int = 10,
+            seed: int = 0, video_dir: str | None = None, video_size: int = 240) -> dict:
+    """Run `episodes` episodes conditioned on `target_return`, the return-to-go dropping by each reward.
+
+    The episodes are split evenly over min(num_envs, episodes) envs, so short episodes are not
+    favoured. With `video_dir`, the first env's first episode is written there as mp4.
+    """
+    num_envs = min(num_envs, episodes)
+    quota = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
+    env_fns = [_make_env_fn(env, video_dir if i == 0 else None, video_size) for i in range(num_envs)]
+    vec_env = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    actor = Actor(agent, num_envs)
+    obs, _ = vec_env.reset(seed=seed)
+    returns, lengths = [], []
+    episode_return, t = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+    started, sim_steps = time.perf_counter(), 0
+    try:
+        while quota.any():
+            action = actor.act(target_return - episode_return, obs, t)
+            obs, reward, terminated, truncated, _ = vec_env.step(action)
+            sim_steps += num_envs
+            episode_return += reward
+            t += 1
+            for i in np.flatnonzero(terminated | truncated):
+                if quota[i]:
+                    returns.append(episode_return[i])
+                    lengths.append(int(t[i]))
+                    quota[i] -= 1
+                episode_return[i], t[i] = 0.0, 0
+    finally:
+        vec_env.close()
+    returns = np.array(returns)
+    normalized = normalized_score(env, returns)
+    return {"target_return": target_return, "episodes": len(returns),
+            "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+            "normalized_mean": float(normalized.mean()), "normalized_std": float(normalized.std()),
+            "length_mean": float(np.mean(lengths)), "returns": returns.tolist(),
+            "env_steps_per_s": sim_steps / (time.perf_counter() - started)}

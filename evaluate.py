@@ -1,0 +1,132 @@
+"""Evaluate a trained agent in the simulator, step by step with its recurrent state.
+
+    python evaluate.py RUN_DIR --episodes 10
+    python evaluate.py RUN_DIR --json results.json --video videos/   # mp4 of a rollout, headless
+    python evaluate.py RUN_DIR --watch                               # MuJoCo's viewer (needs a display)
+
+Rolls out `episodes` episodes per target return (the env's Decision Transformer targets unless
+--target-returns is given) in gymnasium vector envs, prints raw and D4RL-normalized returns,
+and logs them, with the video, to RUN_DIR/tb. For headless video set MUJOCO_GL=egl (or osmesa).
+"""
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from agents.decision import Actor, AgentConfig, DecisionAgent
+from agents.rollout import rollout
+from envs import env_spec, make_env
+from runutils import parse_config, pick_device, seed_everything
+
+
+@dataclass
+class EvalConfig:
+    run_dir: str = ""
+    episodes: int = 10
+    target_returns: str = ""  # comma-separated; default: the env's Decision Transformer targets
+    num_envs: int = 10
+    seed: int = 100  # evaluation episodes start from other seeds than training's
+    json: str = ""
+    video: str = ""  # directory for mp4 rollouts
+    video_size: int = 240
+    watch: bool = False
+    env: str = ""  # the env to act in; default: the one the agent was trained on
+    threads: int = 1  # torch threads; one is fastest for acting at these sizes
+    device: str = "auto"
+
+
+def load_agent(run_dir: str, device="cpu") -> tuple[DecisionAgent, dict]:
+    """The agent saved in RUN_DIR/checkpoint.pt, in eval mode, and the run's config."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        raise ValueError(f"no checkpoint in {run_dir!r}: {path} does not exist (train.py writes it)")
+    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    config = checkpoint["config"]
+    agent_config = AgentConfig(**{k: config[k] for k in AgentConfig.__dataclass_fields__})
+    agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"]).to(device)
+    agent.load_state_dict(checkpoint["agent"])
+    return agent.eval(), config
+
+
+def check_env_fits(agent: DecisionAgent, trained_env: str, env: str) -> None:
+    spaces = make_env(env)
+    obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
+    if env != trained_env or (obs_dim, act_dim) != (agent.obs_dim, agent.act_dim):
+        raise ValueError(f"the checkpoint was trained on env {trained_env!r} (observations {agent.obs_dim}, "
+                         f"actions {agent.act_dim}); it cannot act in env {env!r} "
+                         f"(observations {obs_dim}, actions {act_dim})")
+
+
+def watch(agent: DecisionAgent, env: str, target_return: float, seed: int) -> None:
+    """One episode in MuJoCo's passive viewer window, in real time."""
+    import mujoco.viewer
+
+    sim = make_env(env)
+    obs, _ = sim.reset(seed=seed)
+    actor, episode_return, t, done = Actor(agent, 1), 0.0, 0, False
+    with mujoco.viewer.launch_passive(sim.unwrapped.model, sim.unwrapped.data) as viewer:
+        while viewer.is_running() and not done:
+            action = actor.act([target_return - episode_return], obs[None], [t])[0]
+            obs, reward, terminated, truncated, _ = sim.step(action)
+            episode_return, t, done = episode_return + reward, t + 1, terminated or truncated
+            viewer.sync()
+    print(f"return {episode_return:.1f} in {t} steps")
+
+
+def log_video(writer: SummaryWriter, video_dir: str, step: int) -> None:
+    """Read the mp4 back and log every 4th frame to tensorboard."""
+    import imageio.v3 as iio
+
+    for path in sorted(Path(video_dir).glob("*.mp4")):
+        frames = iio.imread(path)[::4]  # (T, H, W, C)
+        writer.add_video(f"rollout/{path.stem}", torch.from_numpy(frames).permute(0, 3, 1, 2)[None], step, fps=20)
+
+
+def main(cfg: EvalConfig) -> dict:
+    seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    agent, train_config = load_agent(cfg.run_dir, pick_device(cfg.device))
+    env = cfg.env or train_config["env"]
+    check_env_fits(agent, train_config["env"], env)
+    targets = ([float(v) for v in cfg.target_returns.split(",")] if cfg.target_returns
+               else list(env_spec(env).target_returns))
+    if cfg.watch:
+        watch(agent, env, targets[0], cfg.seed)
+        return {}
+    results = []
+    for i, target in enumerate(targets):
+        video_dir = os.path.join(cfg.video, f"target{int(target)}") if cfg.video else None
+        result = rollout(agent, env, cfg.episodes, target, num_envs=cfg.num_envs, seed=cfg.seed,
+                         video_dir=video_dir, video_size=cfg.video_size)
+        results.append(result)
+        print(f"{env} target {target:.0f}: return {result['return_mean']:.1f} +- {result['return_std']:.1f}, "
+              f"normalized {result['normalized_mean']:.1f} +- {result['normalized_std']:.1f} "
+              f"over {result['episodes']} episodes ({result['env_steps_per_s']:.0f} env steps/s)")
+    summary = {"run_dir": cfg.run_dir, "env": env, "dataset": train_config["dataset"],
+               "backbone": train_config["backbone"], "context": train_config["context"],
+               "seed": train_config["seed"], "results": results}
+    writer = SummaryWriter(str(Path(cfg.run_dir) / "tb"))
+    for result in results:
+        writer.add_scalar(f"evaluate/normalized_return_{int(result['target_return'])}", result["normalized_mean"])
+    if cfg.video:
+        for target in targets:
+            log_video(writer, os.path.join(cfg.video, f"target{int(target)}"), 0)
+        print(f"videos in {cfg.video}")
+    writer.close()
+    if cfg.json:
+        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.json).write_text(json.dumps(summary, indent=2))
+        print(f"wrote {cfg.json}")
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_config(EvalConfig, __doc__, positional=("run_dir",)))
+    except ValueError as error:
+        sys.exit(f"error: {error}")

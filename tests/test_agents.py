@@ -1,0 +1,221 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from agents.decision import CONTEXTS, Actor, AgentConfig, DecisionAgent
+from envs import make_env
+from minrnn import BACKBONES
+
+REPO = Path(__file__).resolve().parent.parent
+BACKBONE_NAMES = list(BACKBONES)
+
+
+def small_agent(backbone, context, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    cfg = AgentConfig(backbone=backbone, context=context, context_len=6, d_model=16, n_layers=2,
+                      n_heads=2 if backbone == "attention" else 1, dropout=0.1)
+    rng = np.random.default_rng(seed)
+    return DecisionAgent(cfg, 11, 3, rng.normal(size=11), rng.uniform(0.5, 2.0, size=11)).to(dtype).eval()
+
+
+def recorded_trajectory(length, dtype=torch.float64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rewards = torch.rand(length, generator=gen, dtype=dtype) * 3
+    rtg = (3000 - torch.cumsum(rewards, 0) + rewards)[None]
+    obs = torch.randn(1, length, 11, generator=gen, dtype=dtype)
+    actions = torch.rand(1, length, 3, generator=gen, dtype=dtype) * 2 - 1
+    return rtg, obs, actions, torch.arange(length)[None]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_acting_step_by_step_equals_training_forward(backbone, context):
+    """A recorded trajectory fed through the acting path gives the actions training predicts."""
+    agent = small_agent(backbone, context)
+    rtg, obs, actions, timesteps = recorded_trajectory(40)
+    expected = agent.predict_trajectory(rtg, obs, actions, timesteps)[0].numpy()
+    # two envs: the second starts its episode 15 steps later, after a first short episode
+    actor, acted = Actor(agent, 2), []
+    for t in range(55):
+        first, second = min(t, 39), t - 15 if t >= 15 else t
+        row_t = [first, second]
+        taken = None if t == 0 else np.stack([actions[0, row_t[i] - 1].numpy() if row_t[i] > 0 else np.zeros(3)
+                                              for i in range(2)])
+        acted.append(actor.act(rtg[0, row_t].numpy(), obs[0, row_t].numpy(), row_t, taken_actions=taken))
+    acted = np.stack(acted)
+    np.testing.assert_allclose(acted[:40, 0], expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(acted[15:, 1], expected, rtol=1e-8, atol=1e-10)  # after its reset
+
+
+def test_window_regime_sees_only_the_last_k_steps():
+    agent = small_agent("mingru", "window")
+    rtg, obs, actions, timesteps = recorded_trajectory(30)
+    expected = agent.predict_trajectory(rtg, obs, actions, timesteps)
+    changed = obs.clone()
+    changed[:, 10] += 1.0
+    predicted = agent.predict_trajectory(rtg, changed, actions, timesteps)
+    k = agent.cfg.context_len
+    assert (predicted[0, 10:10 + k] - expected[0, 10:10 + k]).abs().amax(-1).min() > 1e-6
+    torch.testing.assert_close(predicted[0, 10 + k:], expected[0, 10 + k:], rtol=0, atol=0)
+    # the episode regime still remembers it past the window
+    episode_agent = small_agent("mingru", "episode")
+    before = episode_agent.predict_trajectory(rtg, obs, actions, timesteps)
+    after = episode_agent.predict_trajectory(rtg, changed, actions, timesteps)
+    assert (after[0, 10 + k] - before[0, 10 + k]).abs().max() > 1e-9
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_training_lowers_the_loss_on_a_batch_it_can_overfit(backbone):
+    agent = small_agent(backbone, "window", dtype=torch.float32).train()
+    rtg, obs, actions, timesteps = (t.float() if t.is_floating_point() else t for t in recorded_trajectory(12))
+    batch = {"returns_to_go": rtg.repeat(4, 1), "observations": obs.repeat(4, 1, 1),
+             "actions": actions.repeat(4, 1, 1), "timesteps": timesteps.repeat(4, 1),
+             "mask": torch.ones(4, 12)}
+    optimizer = torch.optim.AdamW(agent.parameters(), lr=3e-3)
+    first = agent.loss(**batch).item()
+    for _ in range(150):
+        loss = agent.loss(**batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    agent.eval()
+    assert agent.loss(**batch).item() < 0.2 * first
+
+
+def test_loss_ignores_padded_steps():
+    agent = small_agent("mingru", "window")
+    rtg, obs, actions, timesteps = recorded_trajectory(10)
+    mask = torch.ones(1, 10, dtype=torch.float64)
+    mask[:, 6:] = 0
+    padded = actions.clone()
+    padded[:, 6:] = 5.0  # garbage in the padded steps must not change the loss
+    torch.testing.assert_close(agent.loss(rtg, obs, padded, timesteps, mask),
+                               agent.loss(rtg, obs, actions, timesteps, mask))
+
+
+@pytest.fixture(scope="module")
+def d4rl_file(tmp_path_factory):
+    """A small hopper dataset in D4RL's hdf5 layout, from random actions in the real simulator."""
+    env = make_env("hopper")
+    rng = np.random.default_rng(0)
+    columns = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts")}
+    obs, _ = env.reset(seed=0)
+    for t in range(3000):
+        action = rng.uniform(-1, 1, 3).astype(np.float32)
+        next_obs, reward, terminated, _, _ = env.step(action)
+        timeout = (t + 1) % 50 == 0 and not terminated  # short episodes keep the test fast
+        for key, value in zip(columns, (obs, action, reward, terminated, timeout)):
+            columns[key].append(value)
+        obs = env.reset()[0] if terminated or timeout else next_obs
+    path = tmp_path_factory.mktemp("d4rl") / "hopper_random-v2.hdf5"
+    with h5py.File(path, "w") as f:
+        for key, values in columns.items():
+            f[key] = np.array(values)
+    return path
+
+
+def run_script(*args, timeout=600):
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def train_args(d4rl_file, out, *extra):
+    return ("train.py", "--dataset", str(d4rl_file), "--d-model", "16", "--batch-size", "8",
+            "--eval-every", "1000", "--eval-episodes", "2", "--num-envs", "2", "--out", str(out), *extra)
+
+
+def test_resume_continues_the_same_run(d4rl_file, tmp_path):
+    """Stopping after a checkpoint and resuming gives the same weights as never stopping."""
+    whole = run_script(*train_args(d4rl_file, tmp_path / "whole", "--steps", "20", "--checkpoint-every", "10"))
+    assert whole.returncode == 0, whole.stderr
+    first = run_script(*train_args(d4rl_file, tmp_path / "split", "--steps", "10", "--checkpoint-every", "10"))
+    assert first.returncode == 0, first.stderr
+    resumed = run_script(*train_args(d4rl_file, tmp_path / "split", "--steps", "20", "--checkpoint-every", "10",
+                                     "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 20
+    for key in a["agent"]:
+        torch.testing.assert_close(a["agent"][key], b["agent"][key], rtol=1e-6, atol=1e-7)
+    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        torch.testing.assert_close(state_a["exp_avg_sq"], state_b["exp_avg_sq"], rtol=1e-6, atol=1e-9)
+
+
+def test_killed_run_keeps_its_last_checkpoint_and_resumes(d4rl_file, tmp_path):
+    out = tmp_path / "killed"
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    process = subprocess.Popen([sys.executable, *train_args(d4rl_file, out, "--steps", "100000",
+                                                            "--checkpoint-every", "5")],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)  # whole, though killed at any moment
+    assert saved["step"] % 5 == 0 and saved["step"] >= 5
+    resumed = run_script(*train_args(d4rl_file, out, "--steps", str(saved["step"] + 5), "--checkpoint-every", "5",
+                                     "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == saved["step"] + 5
+
+
+@pytest.fixture(scope="module")
+def tiny_run(d4rl_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    result = run_script(*train_args(d4rl_file, out, "--steps", "5", "--backbone", "minlstm", "--context", "episode"))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_evaluate_writes_json_and_a_video_that_decodes(tiny_run, tmp_path):
+    import imageio.v3 as iio
+
+    result = run_script("evaluate.py", str(tiny_run), "--episodes", "3", "--num-envs", "2",
+                        "--target-returns", "3600", "--json", str(tmp_path / "eval.json"),
+                        "--video", str(tmp_path / "videos"), "--video-size", "64")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "eval.json").read_text())
+    (only,) = summary["results"]
+    assert only["episodes"] == 3 and len(only["returns"]) == 3
+    expected = 100 * (np.mean(only["returns"]) + 20.272305) / (3234.3 + 20.272305)
+    assert only["normalized_mean"] == pytest.approx(expected)
+    assert summary["backbone"] == "minlstm" and summary["context"] == "episode"
+    videos = list((tmp_path / "videos").rglob("*.mp4"))
+    assert videos
+    frames = iio.imread(videos[0])
+    assert frames.ndim == 4 and frames.shape[1:] == (64, 64, 3) and len(frames) > 1
+    assert frames.std() > 0  # a picture, not a blank
+
+
+def test_bad_names_list_the_valid_ones(d4rl_file, tmp_path):
+    result = run_script(*train_args(d4rl_file, tmp_path / "a", "--backbone", "transformer", "--steps", "1"))
+    assert result.returncode != 0 and "transformer" in result.stderr and "mingru" in result.stderr
+    result = run_script("train.py", "--env", "ant", "--steps", "1", "--out", str(tmp_path / "b"))
+    assert result.returncode != 0 and "'ant'" in result.stderr and "hopper" in result.stderr
+    result = run_script("train.py", "--dataset", "mediocre", "--steps", "1", "--out", str(tmp_path / "c"))
+    assert result.returncode != 0 and "mediocre" in result.stderr and "medium-replay" in result.stderr
+    result = run_script(*train_args(d4rl_file, tmp_path / "d", "--context", "sliding", "--steps", "1"))
+    assert result.returncode != 0 and "sliding" in result.stderr and "episode" in result.stderr
+
+
+def test_checkpoint_on_the_wrong_env_names_both(tiny_run):
+    result = run_script("evaluate.py", str(tiny_run), "--env", "walker2d", "--episodes", "1")
+    assert result.returncode != 0
+    assert "'hopper'" in result.stderr and "'walker2d'" in result.stderr
+
+
+def test_run_directory_without_checkpoint(tmp_path):
+    result = run_script("evaluate.py", str(tmp_path), "--episodes", "1")
+    assert result.returncode != 0 and "no checkpoint" in result.stderr and str(tmp_path) in result.stderr
