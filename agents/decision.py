@@ -122,7 +122,7 @@ class Actor:
     def _tensor(self, values, dtype=None):
         return torch.as_tensor(np.asarray(values), device=self.device, dtype=dtype or self.dtype)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, returns_to_go, observations, timesteps, taken_actions=None) -> np.ndarray:
         rtg, obs = self._tensor(returns_to_go), self._tensor(observations)
         t = self._tensor(timesteps, torch.long)
@@ -138,7 +138,8 @@ class Actor:
             action, previous_t = self.previous
             a_token = agent.embed(rtg[:, None], obs[:, None], action[:, None], previous_t[:, None])[:, 2]
             _, self.state = backbone.step(a_token, self.state)
-        self.state = backbone.reset_state(self.state, t == 0)
+        if (t == 0).any():
+            self.state = backbone.reset_state(self.state, t == 0)
         zero_action = obs.new_zeros(self.num_envs, 1, agent.act_dim)
         tokens = agent.embed(rtg[:, None], obs[:, None], zero_action, t[:, None])
         _, self.state = backbone.step(tokens[:, 0], self.state)

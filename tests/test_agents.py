@@ -219,3 +219,15 @@ def test_checkpoint_on_the_wrong_env_names_both(tiny_run):
 def test_run_directory_without_checkpoint(tmp_path):
     result = run_script("evaluate.py", str(tmp_path), "--episodes", "1")
     assert result.returncode != 0 and "no checkpoint" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_presets_config_files_and_flags_in_that_order():
+    from train import load_config
+
+    assert load_config([]).d_model == 64  # the cpu preset
+    paper = load_config(["--preset", "paper", "--dataset", "medium-expert"])
+    assert (paper.d_model, paper.steps, paper.lr) == (128, 100_000, 1e-4)
+    assert load_config(["--preset", "paper", "--dataset", "medium"]).d_model == 256  # configs/paper/hopper-medium.json
+    assert load_config(["--preset", "paper", "--dataset", "medium", "--d-model", "96"]).d_model == 96
+    with pytest.raises(SystemExit, match="unknown preset 'gpu'.*cpu, paper"):
+        load_config(["--preset", "gpu"])

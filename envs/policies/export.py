@@ -23,8 +23,8 @@ class ExportConfig:
     run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
     medium_step: int = 0  # 0: automatic
     expert_step: int = 0  # 0: the best evaluated checkpoint
-    medium_low: float = 25.0  # automatic medium band, D4RL-normalized return
-    medium_high: float = 45.0
+    medium_low: float = 30.0  # automatic medium band, D4RL-normalized return (hopper: 955 to 1607)
+    medium_high: float = 50.0
     min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
     out: str = ""  # default: envs/policies/<env>
 
