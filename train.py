@@ -178,7 +178,7 @@ def train(cfg: TrainConfig) -> Path:
 
     writer = SummaryWriter(str(run_dir / "tb"))
     agent.train()
-    progress = tqdm(total=cfg.steps, initial=step, desc=run_dir.name, dynamic_ncols=True)
+    progress = tqdm(total=cfg.steps, initial=step, desc=run_dir.name, dynamic_ncols=True, mininterval=2.0)
     tokens, window_start = 0, time.perf_counter()
     while step < cfg.steps:
         batch = sampler.sample(device)

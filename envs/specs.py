@@ -1,4 +1,5 @@
 """The MuJoCo locomotion environments of the suite and D4RL's reference scores."""
+import warnings
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -40,4 +41,6 @@ def normalized_score(env: str, returns):
 
 def make_env(name: str, **kwargs) -> gym.Env:
     """The gymnasium environment matching D4RL's data for `name` (the -v4 version)."""
-    return gym.make(env_spec(name).d4rl_id, **kwargs)
+    with warnings.catch_warnings():  # -v4 is chosen on purpose: gymnasium's "out of date" is noise here
+        warnings.filterwarnings("ignore", message=".*is out of date.*")
+        return gym.make(env_spec(name).d4rl_id, **kwargs)
