@@ -61,8 +61,8 @@ class TrainConfig(AgentConfig):
 PRESETS = {
     # minutes on a 2-core CPU: a smaller model, a shorter schedule, one thread (ops this small
     # gain little from a second one, and OpenMP threads spin badly when the other core is busy)
-    "cpu": TrainConfig(d_model=64, n_layers=2, context_len=20, batch_size=32, steps=3000, lr=6e-4,
-                       warmup_steps=300, dropout=0.1, eval_every=1000, checkpoint_every=500, threads=1),
+    "cpu": TrainConfig(d_model=64, n_layers=2, context_len=20, batch_size=32, steps=10_000, lr=6e-4,
+                       warmup_steps=300, dropout=0.1, eval_every=2500, checkpoint_every=500, threads=1),
     # Decision Transformer's reference recipe (../shared/design.md), for a GPU
     "paper": TrainConfig(d_model=128, n_layers=3, context_len=20, batch_size=64, steps=100_000, lr=1e-4,
                          warmup_steps=10_000, dropout=0.1, eval_every=10_000, checkpoint_every=5_000,
