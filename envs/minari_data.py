@@ -83,12 +83,16 @@ def load_minari(dataset_id: str, env: str | None = None, download: bool = False)
 
 
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
-    """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is asked for."""
+    """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is asked for.
+
+    A freshly generated dataset is read back from disk like a cached one, so that a run on it is
+    the same run either way.
+    """
     path = minari_root() / suite_dataset_id(env, dataset, seed)
     if not (path / "data").exists():
         from envs.generate import GenerateConfig, generate
 
-        return generate(GenerateConfig(env=env, dataset=dataset, seed=seed))
+        generate(GenerateConfig(env=env, dataset=dataset, seed=seed))
     if (path / FAST_COPY).exists():
         return load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}")
     loaded = load_minari(suite_dataset_id(env, dataset, seed), env=env)
