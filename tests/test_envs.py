@@ -168,7 +168,7 @@ def test_export_picks_medium_in_band_and_refuses_a_weak_expert():
     assert (medium.step, expert.step) == (20, 40)
     with pytest.raises(ValueError, match="not an expert"):
         pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
-    with pytest.raises(ValueError, match=r"no checkpoint .* within \[25.0, 45.0\].*10: 5.0"):
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\].*10: 5.0"):
         pick_checkpoints(ExportConfig(run="r"), {k: evaluations[k] for k in (10, 40)})
     with pytest.raises(ValueError, match="not worse than expert"):
         pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), evaluations)
