@@ -6,7 +6,7 @@
 
 Rolls out `episodes` episodes per target return (the env's Decision Transformer targets unless
 --target-returns is given) in gymnasium vector envs, prints raw and D4RL-normalized returns,
-and logs them, with the video, to RUN_DIR/tb. For headless video set MUJOCO_GL=egl (or osmesa).
+and logs them, with frames of the video, to RUN_DIR/tb. For headless video set MUJOCO_GL=egl (or osmesa).
 """
 import json
 import os
@@ -79,12 +79,16 @@ def watch(agent: DecisionAgent, env: str, target_return: float, seed: int) -> No
 
 
 def log_video(writer: SummaryWriter, video_dir: str, step: int) -> None:
-    """Read the mp4 back and log every 4th frame to tensorboard."""
+    """Read each mp4 back and log 8 evenly spaced frames to tensorboard.
+
+    (SummaryWriter.add_video needs moviepy 1's `moviepy.editor`, which moviepy 2 dropped.)
+    """
     import imageio.v3 as iio
 
     for path in sorted(Path(video_dir).glob("*.mp4")):
-        frames = iio.imread(path)[::4]  # (T, H, W, C)
-        writer.add_video(f"rollout/{path.stem}", torch.from_numpy(frames).permute(0, 3, 1, 2)[None], step, fps=20)
+        frames = iio.imread(path)  # (T, H, W, C)
+        picked = frames[np.linspace(0, len(frames) - 1, 8).astype(int)]
+        writer.add_images(f"rollout/{path.stem}", picked, step, dataformats="NHWC")
 
 
 def main(cfg: EvalConfig) -> dict:

@@ -15,7 +15,8 @@ def _make_env_fn(env: str, video_dir: str | None, video_size: int):
     def make():
         if video_dir is None:
             return make_env(env)
-        recorded = make_env(env, render_mode="rgb_array", width=video_size, height=video_size)
+        recorded = make_env(env, render_mode="rgb_array", width=video_size, height=video_size,
+                            camera_name="track")  # the model's camera that follows the body
         return RecordVideo(recorded, video_dir, episode_trigger=lambda episode: episode == 0,
                            name_prefix=f"{env}-rollout")
     return make
