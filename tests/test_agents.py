@@ -184,7 +184,7 @@ def test_evaluate_writes_json_and_a_video_that_decodes(tiny_run, tmp_path):
 
     result = run_script("evaluate.py", str(tiny_run), "--episodes", "3", "--num-envs", "2",
                         "--target-returns", "3600", "--json", str(tmp_path / "eval.json"),
-                        "--video", str(tmp_path / "videos"), "--video-size", "64")
+                        "--video", str(tmp_path / "videos"), "--video-size", "128")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "eval.json").read_text())
     (only,) = summary["results"]
@@ -195,8 +195,12 @@ def test_evaluate_writes_json_and_a_video_that_decodes(tiny_run, tmp_path):
     videos = list((tmp_path / "videos").rglob("*.mp4"))
     assert videos
     frames = iio.imread(videos[0])
-    assert frames.ndim == 4 and frames.shape[1:] == (64, 64, 3) and len(frames) > 1
+    assert frames.ndim == 4 and frames.shape[1:] == (128, 128, 3) and len(frames) > 1
     assert frames.std() > 0  # a picture, not a blank
+    # the camera follows the hopper: its orange-brown body is in every frame
+    rgb = frames.astype(int)
+    body = (rgb[..., 0] > rgb[..., 1] + 20) & (rgb[..., 0] > rgb[..., 2] + 30)
+    assert body.reshape(len(frames), -1).any(1).all()
 
 
 def test_bad_names_list_the_valid_ones(d4rl_file, tmp_path):
