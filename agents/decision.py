@@ -109,13 +109,13 @@ class Actor:
         self.device, self.dtype = param.device, param.dtype
         self.previous = None  # (action, timestep) of the last call, fed as the next a-token
         if agent.cfg.context == "window":
-            k = agent.cfg.context_len
-            self.history = {"rtg": torch.zeros(num_envs, k), "obs": torch.zeros(num_envs, k, agent.obs_dim),
-                            "act": torch.zeros(num_envs, k, agent.act_dim),
-                            "t": torch.zeros(num_envs, k, dtype=torch.long)}
-            self.history = {key: v.to(self.device, v.dtype if key == "t" else self.dtype)
-                            for key, v in self.history.items()}
+            k, floats = agent.cfg.context_len, {"device": self.device, "dtype": self.dtype}
+            self.history = {"rtg": torch.zeros(num_envs, k, **floats),
+                            "obs": torch.zeros(num_envs, k, agent.obs_dim, **floats),
+                            "act": torch.zeros(num_envs, k, agent.act_dim, **floats),
+                            "t": torch.zeros(num_envs, k, dtype=torch.long, device=self.device)}
             self.filled = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+            self.rows = torch.arange(num_envs, device=self.device)
         else:
             self.state = agent.backbone.init_state(num_envs)
 
@@ -147,16 +147,15 @@ class Actor:
         return agent.predict_action(out)
 
     def _act_recomputing(self, rtg, obs, t):
-        h, k = self.history, self.agent.cfg.context_len
+        h, k, rows = self.history, self.agent.cfg.context_len, self.rows
         if self.previous is not None:
-            rows = torch.arange(self.num_envs, device=self.device)
             h["act"][rows, self.filled - 1] = self.previous[0]
         self.filled = torch.where(t == 0, 0, self.filled)
         full = self.filled == k  # slide full windows left by one step
         for v in h.values():
             v[full] = v[full].roll(-1, dims=1)
         self.filled = torch.clamp(self.filled + 1, max=k)
-        rows, last = torch.arange(self.num_envs, device=self.device), self.filled - 1
+        last = self.filled - 1
         h["rtg"][rows, last], h["obs"][rows, last], h["t"][rows, last] = rtg, obs, t
         h["act"][rows, last] = 0.0
         predicted, _ = self.agent(h["rtg"], h["obs"], h["act"], h["t"])

@@ -1,9 +1,7 @@
 """Roll a decision agent out in the simulator: many episodes at once in a gymnasium vector env."""
 import time
 
-import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import RecordVideo
 

@@ -9,7 +9,6 @@ Every `checkpoint_every` steps it writes, atomically, into the run directory:
 and logs SAC's losses and the evaluation return to tensorboard (tb/).
 """
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
