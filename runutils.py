@@ -5,6 +5,7 @@ import dataclasses
 import os
 import random
 import shutil
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import torch
 def parse_config(config_cls, description: str = "", argv=None, positional: tuple = (), defaults=None):
     """Parse command-line flags into `config_cls`, one `--field-name` flag per dataclass field.
 
-    Fields named in `positional` become positional arguments instead. `defaults`, an instance
-    of `config_cls`, replaces the class's own defaults (a preset, say).
+    Fields named in `positional` become positional arguments instead. A `list[T]` field takes
+    one or more values (`--seeds 0 1 2`). `defaults`, an instance of `config_cls`, replaces the
+    class's own defaults (a preset, say).
     """
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,14 +29,17 @@ def parse_config(config_cls, description: str = "", argv=None, positional: tuple
         else:
             default = field.default_factory()
         kind = type(default)
+        flag = f"--{field.name.replace('_', '-')}"
         if field.name in positional:
             parser.add_argument(field.name, type=kind)
         elif kind is bool:
-            parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
-                                action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default)
+        elif kind is list:
+            item_type = (typing.get_args(field.type) or (str,))[0]
+            parser.add_argument(flag, dest=field.name, nargs="+", type=item_type, default=default,
+                                help=f"default: {' '.join(map(str, default))}")
         else:
-            parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
-                                default=default, help=f"default: {default}")
+            parser.add_argument(flag, dest=field.name, type=kind, default=default, help=f"default: {default}")
     return config_cls(**vars(parser.parse_args(argv)))
 
 

@@ -6,13 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
 from agents.decision import CONTEXTS, Actor, AgentConfig, DecisionAgent
-from envs import make_env
 from minrnn import BACKBONES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,27 +98,6 @@ def test_loss_ignores_padded_steps():
     padded[:, 6:] = 5.0  # garbage in the padded steps must not change the loss
     torch.testing.assert_close(agent.loss(rtg, obs, padded, timesteps, mask),
                                agent.loss(rtg, obs, actions, timesteps, mask))
-
-
-@pytest.fixture(scope="module")
-def d4rl_file(tmp_path_factory):
-    """A small hopper dataset in D4RL's hdf5 layout, from random actions in the real simulator."""
-    env = make_env("hopper")
-    rng = np.random.default_rng(0)
-    columns = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts")}
-    obs, _ = env.reset(seed=0)
-    for t in range(3000):
-        action = rng.uniform(-1, 1, 3).astype(np.float32)
-        next_obs, reward, terminated, _, _ = env.step(action)
-        timeout = (t + 1) % 50 == 0 and not terminated  # short episodes keep the test fast
-        for key, value in zip(columns, (obs, action, reward, terminated, timeout)):
-            columns[key].append(value)
-        obs = env.reset()[0] if terminated or timeout else next_obs
-    path = tmp_path_factory.mktemp("d4rl") / "hopper_random-v2.hdf5"
-    with h5py.File(path, "w") as f:
-        for key, values in columns.items():
-            f[key] = np.array(values)
-    return path
 
 
 def run_script(*args, timeout=600):

@@ -1,0 +1,329 @@
+"""Aggregate the sweep's cell JSONs into tables, statistics, plots and the README's results section.
+
+    python aggregate.py                  # results/cells/*.json -> results/sweep.md, results/sweep.json, results/plots/
+    python aggregate.py --readme ""      # leave the README alone
+
+Per (env-dataset, context) and backbone, over the seeds whose cell is ok: mean, standard
+deviation, interquartile mean (IQM: the mean of the middle half of the runs) and 95% intervals
+for both from the stratified bootstrap of Agarwal et al. 2021, "Deep RL at the Edge of the
+Statistical Precipice": runs are resampled with replacement within each task (env-dataset),
+never across tasks, and the interval is the 2.5 and 97.5 percentiles of the statistic over the
+resamples. Within one dataset that is the plain bootstrap over seeds; the "all datasets" table
+pools the tasks, with each task's share of the runs kept fixed. (rliable implements the same,
+but does not import on this stack: its arch<8 pin breaks under pandas 3.)
+
+Failed cells are listed with their error and never enter the statistics. Published D4RL figures
+are shown beside ours in their own table, never mixed into them.
+"""
+import json
+import os
+import shlex
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from envs import DATASETS, env_spec
+from minrnn import BACKBONES
+from runutils import atomic_path, parse_config
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+
+README_START, README_END = "<!-- sweep-results:start -->", "<!-- sweep-results:end -->"
+# D4RL v2 normalized returns as published: (Decision Transformer, Chen et al. 2021; CORL's DT, 4 seeds).
+# From ../shared/design.md, section 3. Not runs of ours.
+PUBLISHED = {
+    "halfcheetah-medium": (42.6, 42.2), "hopper-medium": (67.6, 65.1), "walker2d-medium": (74.0, 67.6),
+    "halfcheetah-medium-replay": (36.6, 38.9), "hopper-medium-replay": (82.7, 81.8),
+    "walker2d-medium-replay": (66.6, 59.9), "halfcheetah-medium-expert": (86.8, 91.6),
+    "hopper-medium-expert": (107.6, 110.4), "walker2d-medium-expert": (108.1, 107.1),
+}
+
+
+@dataclass
+class AggregateConfig:
+    results: str = "results/cells"  # the cell JSONs sweep.py writes
+    out: str = "results"  # sweep.md, sweep.json and plots/
+    readme: str = "README.md"  # its section between the sweep-results markers is replaced; "" to leave it
+    speed: str = "benchmarks/results"  # backbones-<device>.json from benchmarks/backbones.py
+    reps: int = 2000  # bootstrap resamples
+    seed: int = 0  # of the bootstrap, so that the same cells give the same tables
+
+
+def iqm(runs: np.ndarray) -> np.ndarray:
+    """Interquartile mean along the last axis: a quarter of the runs cut from each end (rounded down,
+    as scipy.stats.trim_mean(runs, 0.25) and rliable do), the rest averaged."""
+    cut = runs.shape[-1] // 4
+    return np.sort(runs, axis=-1)[..., cut:runs.shape[-1] - cut].mean(-1)
+
+
+def mean(runs: np.ndarray) -> np.ndarray:
+    return runs.mean(-1)
+
+
+def stratified_bootstrap_ci(tasks: list[np.ndarray], statistic, reps: int, rng: np.random.Generator,
+                            confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of `statistic` (over the last axis) across `reps` resamples; each
+    resample draws every task's runs, with replacement, from that task's runs alone."""
+    resampled = np.concatenate([runs[rng.integers(0, len(runs), size=(reps, len(runs)))] for runs in tasks], axis=1)
+    low, high = np.percentile(statistic(resampled), [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(low), float(high)
+
+
+def statistics(tasks: list[np.ndarray], reps: int, rng: np.random.Generator) -> dict:
+    runs = np.concatenate(tasks)
+    if not len(runs):
+        return {"n": 0}
+    return {"n": len(runs), "mean": float(runs.mean()), "std": float(runs.std(ddof=1)) if len(runs) > 1 else None,
+            "iqm": float(iqm(runs)), "mean_ci": stratified_bootstrap_ci(tasks, mean, reps, rng),
+            "iqm_ci": stratified_bootstrap_ci(tasks, iqm, reps, rng)}
+
+
+def normalized_return(record: dict, target: float) -> float:
+    (result,) = [r for r in record["evaluation"]["results"] if r["target_return"] == target]
+    return result["normalized_mean"]
+
+
+def mean_curve(records: list[dict], tag: str) -> dict:
+    """The mean over seeds of one tensorboard curve, at the steps every seed logged."""
+    series = [dict(map(tuple, record["curves"].get(tag, []))) for record in records]
+    steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    return {"steps": steps, "mean": [float(np.mean([s[step] for s in series])) for step in steps]}
+
+
+def data_source(env: str, dataset: str) -> tuple[str, str | None]:
+    """What the cells trained on, in words, and the PUBLISHED key of the same D4RL dataset, if any."""
+    if dataset in DATASETS:
+        return (f"the suite's generated `{env}-{dataset}` (`envs.generate`: D4RL's recipe with this suite's "
+                f"SAC policies), not D4RL's file", f"{env}-{dataset}")
+    if dataset.startswith("d4rl:"):
+        name = dataset.removeprefix("d4rl:").removesuffix("-v2")
+        return f"D4RL's `{name}-v2`", name
+    return f"`{dataset}`", None
+
+
+def summarize(records: list[dict], reps: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    groups = defaultdict(list)
+    for record in records:
+        groups[record["cell"]["task"], record["cell"]["context"]].append(record)
+    order = {name: i for i, name in enumerate(BACKBONES)}
+    tables = []
+    for (task, context), group in sorted(groups.items()):
+        env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
+        targets = env_spec(env).target_returns
+        source, published_key = data_source(env, dataset)
+        table = {"task": task, "env": env, "dataset": dataset, "context": context, "main_target": targets[0],
+                 "targets": targets, "data": source, "published_key": published_key,
+                 "published": PUBLISHED.get(published_key), "rows": []}
+        for backbone in sorted({r["cell"]["backbone"] for r in group}, key=lambda b: (order.get(b, len(order)), b)):
+            cells = sorted((r for r in group if r["cell"]["backbone"] == backbone), key=lambda r: r["cell"]["seed"])
+            ok = [r for r in cells if r["status"] == "ok"]
+            table["rows"].append({
+                "backbone": backbone, "seeds": [r["cell"]["seed"] for r in ok],
+                "failed": [{"name": r["cell"]["name"], "seed": r["cell"]["seed"], "error": r["error"]}
+                           for r in cells if r["status"] != "ok"],
+                "scores": {str(int(t)): [normalized_return(r, t) for r in ok] for t in targets},
+                "stats": {str(int(t)): statistics([np.array([normalized_return(r, t) for r in ok])], reps, rng)
+                          for t in targets},
+                "curve": mean_curve(ok, f"eval/normalized_return_{int(targets[0])}"),
+                "loss": mean_curve(ok, "train/loss"),
+                "train_s": float(np.mean([r["train_s"] for r in ok])) if ok else None})
+        tables.append(table)
+    return {"cells": len(records), "tables": tables, "all_datasets": pooled(tables, reps, rng),
+            "machines": dict(Counter(describe(r["machine"]) for r in records if r.get("machine"))),
+            "sweep_commands": sorted({r["sweep_command"] for r in records if r.get("sweep_command")})}
+
+
+def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
+    """Per context, every backbone over the tasks on which all backbones have an ok seed, at each env's main target."""
+    by_context = defaultdict(list)
+    for table in tables:
+        by_context[table["context"]].append(table)
+    result = []
+    for context, group in sorted(by_context.items()):
+        shared = [t for t in group if all(row["seeds"] for row in t["rows"])]
+        if len(shared) < 2:
+            continue
+        backbones = set.intersection(*({row["backbone"] for row in t["rows"]} for t in shared))
+        rows = []
+        for backbone in [row["backbone"] for row in shared[0]["rows"] if row["backbone"] in backbones]:
+            tasks = [np.array(next(r for r in t["rows"] if r["backbone"] == backbone)["scores"][str(int(t["main_target"]))])
+                     for t in shared]
+            rows.append({"backbone": backbone, "stats": statistics(tasks, reps, rng)})
+        result.append({"context": context, "tasks": [t["task"] for t in shared], "rows": rows})
+    return result
+
+
+def describe(machine: dict) -> str:
+    gpu = f", {machine['gpu']}" if machine.get("gpu") else ""
+    return (f"{machine['cpu']}, {machine['cpu_count']} cores, {machine['platform']}, torch {machine['torch']}, "
+            f"device {machine['device']}{gpu}")
+
+
+def fmt(value, digits=1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def stats_cells(stats: dict) -> str:
+    if not stats["n"]:
+        return "– | – | – | – | –"
+    return (f"{fmt(stats['mean'])} | {fmt(stats['std'])} | {fmt(stats['iqm'])} | "
+            f"[{fmt(stats['iqm_ci'][0])}, {fmt(stats['iqm_ci'][1])}] | "
+            f"[{fmt(stats['mean_ci'][0])}, {fmt(stats['mean_ci'][1])}]")
+
+
+def render_table(table: dict, target: float) -> list[str]:
+    key = str(int(target))
+    main = " (the main target)" if target == table["main_target"] else ""
+    lines = [f"#### {table['task']}, {table['context']} regime: normalized return at target {target:.0f}{main}", "",
+             f"Data: {table['data']}.", "",
+             "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | train s (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in table["rows"]:
+        total = len(row["seeds"]) + len(row["failed"])
+        lines.append(f"| {row['backbone']} | {len(row['seeds'])} of {total} | {stats_cells(row['stats'][key])} | "
+                     f"{fmt(row['train_s'], 0)} |")
+    failed = [f for row in table["rows"] for f in row["failed"]]
+    if failed:
+        lines += ["", "Failed cells (not in the statistics):"]
+        lines += [f"- `{f['name']}`: {(f['error'] or 'no error recorded').strip().splitlines()[-1]}" for f in failed]
+    if table["published"] and main:
+        chen, corl = table["published"]
+        lines += ["", f"| published D4RL figures, not our runs | DT (Chen et al. 2021) | CORL DT (4 seeds) |",
+                  "|---|---|---|", f"| D4RL's `{table['published_key']}-v2` | {chen} | {corl} |"]
+    return lines + [""]
+
+
+def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, all_targets: bool) -> str:
+    lines = [f"Generated by `python aggregate.py` from {summary['cells']} cell files in `{cfg.results}/`; "
+             f"rerun it rather than editing this text.", ""]
+    if summary["sweep_commands"]:
+        lines += ["Reproduce:", "", "```bash", *summary["sweep_commands"], command, "```", "",
+                  "Ran on:"]
+        lines += [f"- {machine} ({count} cells)" for machine, count in summary["machines"].items()]
+        lines += ["", "Statistics over seeds whose cell finished; normalized return is D4RL's x100 scale, from "
+                  "`evaluate.py` after training. The intervals are 95% stratified-bootstrap intervals "
+                  f"(Agarwal et al. 2021, {cfg.reps} resamples); from a handful of seeds they are rough, and the "
+                  "percentile bootstrap tends to make them too narrow.", ""]
+    else:
+        lines += [f"No cell results in `{cfg.results}/` yet.", ""]
+    for table in summary["tables"]:
+        for target in table["targets"] if all_targets else table["targets"][:1]:
+            lines += render_table(table, target)
+        lines += [f"![{table['task']} {table['context']}: normalized return per backbone]"
+                  f"({image_dir}/{table['task']}-{table['context']}-return.png)",
+                  f"![{table['task']} {table['context']}: learning curves]"
+                  f"({image_dir}/{table['task']}-{table['context']}-curves.png)", ""]
+    for group in summary["all_datasets"]:
+        lines += [f"#### All datasets, {group['context']} regime: {', '.join(group['tasks'])} pooled, "
+                  f"each env's main target", "",
+                  "| backbone | runs | mean | std | IQM | IQM 95% CI | mean 95% CI |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {row['backbone']} | {row['stats']['n']} | {stats_cells(row['stats'])} |" for row in group["rows"]]
+        lines.append("")
+    for speed in summary["speed_plots"]:
+        lines += [f"![{speed['title']}]({image_dir}/{speed['file']})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_returns(table: dict, path: Path) -> None:
+    key = str(int(table["main_target"]))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(table["rows"]), 3.5))
+    for x, row in enumerate(table["rows"]):
+        stats = row["stats"][key]
+        ax.scatter([x] * len(row["scores"][key]), row["scores"][key], color="0.6", s=14, zorder=2,
+                   label="seeds" if x == 0 else None)
+        if stats["n"]:
+            low, high = stats["mean_ci"]
+            ax.errorbar([x], [stats["mean"]], yerr=[[stats["mean"] - low], [high - stats["mean"]]], fmt="o",
+                        color="C0", capsize=4, zorder=3, label="mean, 95% CI" if x == 0 else None)
+    ax.set_xticks(range(len(table["rows"])), [row["backbone"] for row in table["rows"]])
+    ax.set_xlim(-0.5, len(table["rows"]) - 0.5)
+    ax.set_ylabel(f"normalized return, target {table['main_target']:.0f}")
+    ax.set_title(f"{table['task']}, {table['context']}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(table: dict, path: Path) -> None:
+    fig, (returns, loss) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for row in table["rows"]:
+        label = f"{row['backbone']} ({len(row['seeds'])} seeds)"
+        returns.plot(row["curve"]["steps"], row["curve"]["mean"], marker="o", label=label)
+        loss.plot(row["loss"]["steps"], row["loss"]["mean"], label=label)
+    returns.set(xlabel="step", ylabel=f"eval normalized return, target {table['main_target']:.0f}")
+    loss.set(xlabel="step", ylabel="training loss", yscale="log")
+    returns.legend(fontsize=8)
+    fig.suptitle(f"{table['task']}, {table['context']}: mean over seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_speed(benchmark: dict, path: Path) -> str:
+    """Training-step time against sequence length, log-log, from benchmarks/backbones.py's JSON; the title."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    lines = defaultdict(list)
+    for entry in benchmark["sequence"]:
+        lines[entry["backbone"]].append((entry["length"], entry["train_ms"]))
+    for backbone, points in lines.items():
+        ax.plot(*zip(*sorted(points)), marker="o", label=backbone)
+    ax.set(xscale="log", yscale="log", xlabel="sequence length", ylabel="training step, ms")
+    config = benchmark["config"]
+    title = (f"backbones.py on {benchmark['device']} ({benchmark['machine']}): batch {config['batch_size']}, "
+             f"d_model {config['d_model']}, {config['n_layers']} layers")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return title
+
+
+def replace_section(readme: Path, section: str) -> None:
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no {README_START} ... {README_END} markers; add them where the results go")
+    with atomic_path(readme) as tmp:
+        tmp.write_text(text[:start + len(README_START)] + "\n" + section + text[end:])
+
+
+def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
+    paths = sorted(Path(cfg.results).glob("*.json"))
+    summary = summarize([json.loads(path.read_text()) for path in paths], cfg.reps, cfg.seed)
+    plots = Path(cfg.out) / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    for table in summary["tables"]:
+        plot_returns(table, plots / f"{table['task']}-{table['context']}-return.png")
+        plot_curves(table, plots / f"{table['task']}-{table['context']}-curves.png")
+    summary["speed_plots"] = []
+    for benchmark_path in sorted(Path(cfg.speed).glob("backbones-*.json")):
+        file = f"speed-{benchmark_path.stem.removeprefix('backbones-')}.png"
+        title = plot_speed(json.loads(benchmark_path.read_text()), plots / file)
+        summary["speed_plots"].append({"file": file, "title": title, "source": str(benchmark_path)})
+    with atomic_path(Path(cfg.out) / "sweep.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
+    with atomic_path(Path(cfg.out) / "sweep.md") as tmp:
+        tmp.write_text(render(summary, cfg, command, "plots", all_targets=True))
+    if cfg.readme:
+        image_dir = os.path.relpath(plots, Path(cfg.readme).resolve().parent)
+        replace_section(Path(cfg.readme), render(summary, cfg, command, image_dir, all_targets=False) +
+                        f"\nEvery target return: `{Path(cfg.out) / 'sweep.md'}`; the statistics as JSON: "
+                        f"`{Path(cfg.out) / 'sweep.json'}`.\n")
+    print(f"{len(paths)} cells -> {Path(cfg.out) / 'sweep.md'}, {Path(cfg.out) / 'sweep.json'}, {plots}/"
+          + (f", {cfg.readme}" if cfg.readme else ""))
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_config(AggregateConfig, __doc__), shlex.join(["python", "aggregate.py", *sys.argv[1:]]))
+    except ValueError as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,293 @@
+"""Run a grid of env x dataset x backbone x context x seed through train.py and evaluate.py.
+
+    python sweep.py                                        # the default grid, as in the next line
+    python sweep.py --envs hopper --datasets medium medium-replay --backbones mingru minlstm mamba attention \\
+        --seeds 0 1 2 --contexts window --preset cpu
+    python sweep.py --seeds 3 4                            # more seeds: finished cells are skipped
+    python sweep.py --ray-address auto                     # one Ray task per cell on a running cluster
+    python sweep.py --backbones mingru -- --steps 2000     # flags after -- go to every train.py
+
+A cell is (env, dataset, backbone, context, seed). Each runs train.py, then evaluate.py (with
+the run's eval_episodes and num_envs), as subprocesses, in <out>/<cell name>, with their output
+in <cell name>/sweep.log. It then writes <results>/<cell name>.json: status ("ok", or "failed"
+with the tail of the failing output), the train config, the wall times, evaluate.py's results,
+the learning curves from the tensorboard logs and the machine it ran on; aggregate.py needs
+nothing else.
+
+A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A cell with a
+checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume.
+
+Locally, cells run in a process pool of --workers, by default the cores divided by the threads
+of one cell (train.py's --threads; the cpu preset uses 1). With --ray-address ("local" starts a
+Ray instance here, "auto" or "ray://host:port" joins a cluster) every cell is one Ray task that
+declares its CPUs (the threads) and GPUs (one for the paper preset or a cuda device). On a
+cluster, every node needs this checkout at the same path and --out on a shared filesystem for
+resuming; cell JSONs are written by this process.
+
+The exit status is 1 when any cell of the grid is failed (including skipped failed ones).
+"""
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from itertools import product
+from multiprocessing import get_context
+from pathlib import Path
+
+from agents.decision import CONTEXTS
+from envs import DATASETS, ENVS, load_dataset
+from minrnn import BACKBONES
+from runutils import atomic_path, parse_config, pick_device
+from train import load_config
+
+REPO = Path(__file__).resolve().parent
+# train.py flags that the sweep sets per cell; passing them after -- would break the grid
+CELL_FLAGS = ("--env", "--dataset", "--backbone", "--context", "--seed", "--preset", "--out", "--resume")
+
+
+@dataclass
+class SweepConfig:
+    envs: list[str] = field(default_factory=lambda: ["hopper"])
+    datasets: list[str] = field(default_factory=lambda: ["medium", "medium-replay"])  # as train.py's --dataset
+    backbones: list[str] = field(default_factory=lambda: ["mingru", "minlstm", "mamba", "attention"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    contexts: list[str] = field(default_factory=lambda: ["window"])
+    preset: str = "cpu"
+    workers: int = 0  # cells at once in the local pool; 0: the cores divided by each cell's threads
+    ray_address: str = ""  # run on Ray: "local" (a new instance here), "auto", or "ray://host:port"
+    out: str = "runs/sweep"  # run directories
+    results: str = "results/cells"  # one JSON per cell
+    retry_failed: bool = False
+
+
+@dataclass(frozen=True)
+class Cell:
+    env: str
+    dataset: str  # as train.py's --dataset takes it
+    backbone: str
+    context: str
+    seed: int
+
+    @property
+    def task(self) -> str:
+        """env-dataset, with a dataset file named by its stem and d4rl:/minari: names made path-safe."""
+        dataset = Path(self.dataset).stem if self.dataset.endswith((".hdf5", ".h5")) else self.dataset
+        return f"{self.env}-{dataset.replace(':', '-').replace('/', '-')}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}-{self.backbone}-{self.context}-s{self.seed}"
+
+    def keys(self) -> dict:
+        return {**asdict(self), "task": self.task, "name": self.name}
+
+
+def check_choices(flag: str, values: list[str], valid) -> None:
+    unknown = [value for value in values if value not in valid]
+    if unknown:
+        raise ValueError(f"unknown value {unknown[0]!r} in {flag}; valid: {', '.join(valid)}")
+
+
+def describe_machine(device: str) -> dict:
+    """Where a cell ran, for the results' record."""
+    import torch
+
+    resolved = pick_device(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return {"platform": platform.platform(), "cpu": models[0] if models else platform.processor(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "device": str(resolved), "gpu": torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else None}
+
+
+def run_logged(args: list[str], log_path: Path, workdir: str) -> tuple[int, float, str]:
+    """Run `python *args`, appending its output to log_path: (exit status, seconds, the output's last lines)."""
+    with open(log_path, "ab") as log:
+        log.write(f"$ python {shlex.join(args)}\n".encode())
+        log.flush()
+        offset = log.tell()
+        start = time.perf_counter()
+        status = subprocess.run([sys.executable, *args], cwd=workdir, stdout=log, stderr=subprocess.STDOUT).returncode
+        seconds = time.perf_counter() - start
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        output = log.read().decode(errors="replace").replace("\r", "\n")  # tqdm redraws with \r
+    lines = [line for line in output.splitlines() if line.strip()]
+    return status, seconds, "\n".join(lines[-15:])[-3000:]
+
+
+def read_curves(tb_dir: Path) -> dict[str, list[list[float]]]:
+    """[step, value] pairs of the eval normalized returns and the training loss in a run's tensorboard logs.
+
+    A resumed run rewrites the steps after its last checkpoint into a new event file; the later value wins.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0}).Reload()
+    curves = {}
+    for tag in events.Tags()["scalars"]:
+        if tag.startswith("eval/normalized_return_") or tag == "train/loss":
+            by_step = {event.step: event.value for event in events.Scalars(tag)}
+            curves[tag] = [[step, by_step[step]] for step in sorted(by_step)]
+    return curves
+
+
+def new_record(cell: Cell, run_dir: str) -> dict:
+    return {"status": "failed", "error": None, "cell": cell.keys(), "run_dir": run_dir}
+
+
+def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: str, workdir: str) -> dict:
+    """Train (or resume) and evaluate one cell; its record for the cell JSON. Runs in a pool worker or a Ray task."""
+    record = new_record(cell, run_dir)
+    path = Path(workdir, run_dir)
+    try:  # whatever goes wrong belongs in this cell's record, not in the whole sweep
+        path.mkdir(parents=True, exist_ok=True)
+        record["resumed"] = (path / "checkpoint.pt").exists()
+        status, record["train_s"], tail = run_logged(train_argv + ["--resume"] * record["resumed"],
+                                                     path / "sweep.log", workdir)
+        if status == 0:
+            status, record["evaluate_s"], tail = run_logged(eval_argv, path / "sweep.log", workdir)
+        config_path = path / "config.json"
+        record["train_config"] = json.loads(config_path.read_text()) if config_path.exists() else None
+        record["machine"] = describe_machine(record["train_config"]["device"] if record["train_config"] else "auto")
+        if status != 0:
+            record["error"] = tail
+            return record
+        record["evaluation"] = json.loads((path / "evaluate.json").read_text())
+        record["curves"] = read_curves(path / "tb")
+        record["status"] = "ok"
+    except Exception as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+    return record
+
+
+def run_local(tasks: list[tuple], workers: int):
+    """Yield each cell's record as it finishes, from a pool of `workers` processes."""
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_cell, *task): task for task in tasks}
+        for future in as_completed(futures):
+            cell, *_, run_dir, _ = futures[future]
+            try:
+                yield future.result()
+            except Exception as error:  # the worker process died
+                yield {**new_record(cell, run_dir), "error": f"{type(error).__name__}: {error}"}
+
+
+def run_on_ray(tasks: list[tuple], resources: list[tuple[int, int]], address: str):
+    """Yield each cell's record as it finishes, one Ray task per cell with its (CPUs, GPUs) declared."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False)
+    if any(gpus for _, gpus in resources) and not ray.cluster_resources().get("GPU"):
+        print("warning: the cells ask for a GPU and the Ray cluster has none; they wait until one joins", flush=True)
+    remote_cell = ray.remote(run_cell)
+    pending = {remote_cell.options(num_cpus=cpus, num_gpus=gpus).remote(*task): task
+               for task, (cpus, gpus) in zip(tasks, resources)}
+    try:
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            cell, *_, run_dir, _ = pending.pop(done)
+            try:
+                yield ray.get(done)
+            except ray.exceptions.RayError as error:  # the task or its worker died
+                yield {**new_record(cell, run_dir), "error": f"{type(error).__name__}: {error}"}
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def cell_resources(train_config) -> tuple[int, int]:
+    """(CPU threads, GPUs) a cell needs: train.py's --threads (0, torch's default, takes every core)
+    and one GPU for the paper preset or a cuda device."""
+    gpus = int(train_config.preset == "paper" or train_config.device.startswith("cuda"))
+    return train_config.threads or os.cpu_count(), gpus
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    cfg, train_flags = parse_config(SweepConfig, __doc__, argv[:split]), argv[split + 1:]
+    check_choices("--envs", cfg.envs, ENVS)
+    check_choices("--backbones", cfg.backbones, BACKBONES)
+    check_choices("--contexts", cfg.contexts, CONTEXTS)
+    for dataset in cfg.datasets:
+        if dataset not in DATASETS and not dataset.startswith(("d4rl:", "minari:")) and not Path(dataset).is_file():
+            raise ValueError(f"unknown value {dataset!r} in --datasets; valid: {', '.join(DATASETS)}, "
+                             f"d4rl:<env>-<dataset>-v2, minari:<dataset id>, or a path to a .hdf5 file")
+    for flag in train_flags:
+        if flag.split("=")[0] in CELL_FLAGS:
+            raise ValueError(f"{flag} after -- is set per cell by the sweep; use sweep.py's own flags "
+                             f"(--envs, --datasets, --backbones, --contexts, --seeds, --preset, --out)")
+    command = shlex.join(["python", "sweep.py", *argv])
+    cells = [Cell(*keys) for keys in product(cfg.envs, cfg.datasets, cfg.backbones, cfg.contexts, cfg.seeds)]
+
+    todo, skipped, failed_before = [], 0, []
+    for cell in cells:
+        path = Path(cfg.results) / f"{cell.name}.json"
+        previous = json.loads(path.read_text()) if path.exists() else None
+        if previous and (previous["status"] == "ok" or not cfg.retry_failed):
+            skipped += 1
+            if previous["status"] == "failed":
+                failed_before.append(previous)
+        else:
+            todo.append(cell)
+    # suite datasets are generated on first use: once here, rather than by two cells at once
+    for env, dataset in sorted({(cell.env, cell.dataset) for cell in todo}):
+        load_dataset(f"{env}-{dataset}" if dataset in DATASETS else dataset, env=env)
+
+    tasks, resources = [], []
+    for cell in todo:
+        run_dir = str(Path(cfg.out) / cell.name)
+        train_argv = [str(REPO / "train.py"), "--preset", cfg.preset, "--env", cell.env, "--dataset", cell.dataset,
+                      "--backbone", cell.backbone, "--context", cell.context, "--seed", str(cell.seed),
+                      "--out", run_dir, *train_flags]
+        train_config = load_config(train_argv[1:])  # the config train.py will resolve; bad flags fail here
+        cpus, gpus = cell_resources(train_config)
+        eval_argv = [str(REPO / "evaluate.py"), run_dir, "--episodes", str(train_config.eval_episodes),
+                     "--num-envs", str(train_config.num_envs), "--device", train_config.device,
+                     "--threads", str(cpus), "--json", str(Path(run_dir) / "evaluate.json")]
+        tasks.append((cell, train_argv, eval_argv, run_dir, os.getcwd()))
+        resources.append((cpus, gpus))
+
+    print(f"{len(cells)} cells: {len(todo)} to run, {skipped} skipped "
+          f"({len(failed_before)} failed before{'' if cfg.retry_failed else '; --retry-failed reruns them'})",
+          flush=True)
+    if cfg.ray_address:
+        records = run_on_ray(tasks, resources, cfg.ray_address)
+    else:
+        workers = cfg.workers or max(1, (os.cpu_count() or 1) // max((cpus for cpus, _ in resources), default=1))
+        records = run_local(tasks, min(workers, max(1, len(tasks))))
+    failed_now = []
+    for done, record in enumerate(records, 1):
+        record["sweep_command"] = command
+        with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
+        if record["status"] == "ok":
+            target = record["evaluation"]["results"][0]
+            outcome = (f"ok, normalized {target['normalized_mean']:.1f} at target {target['target_return']:.0f}, "
+                       f"train {record['train_s']:.0f} s")
+        else:
+            failed_now.append(record)
+            outcome = f"FAILED: {record['error'].splitlines()[-1] if record['error'] else ''}"
+        print(f"[{done}/{len(todo)}] {record['cell']['name']}: {outcome}", flush=True)
+
+    print(f"done {len(todo)} ({len(todo) - len(failed_now)} ok, {len(failed_now)} failed), "
+          f"skipped {skipped} ({len(failed_before)} of them failed before)")
+    for record in failed_before + failed_now:
+        print(f"  failed: {record['cell']['name']} ({Path(cfg.results) / record['cell']['name']}.json)")
+    return 1 if failed_before or failed_now else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ValueError as error:
+        sys.exit(f"error: {error}")

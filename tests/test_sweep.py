@@ -1,0 +1,151 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import aggregate
+import sweep
+
+REPO = Path(__file__).resolve().parent.parent
+# train.py flags that make a cell take seconds
+TINY = ["--d-model", "16", "--batch-size", "8", "--steps", "10", "--checkpoint-every", "5", "--eval-every", "1000",
+        "--eval-episodes", "1", "--num-envs", "1"]
+
+
+def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None) -> dict:
+    """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
+    cell = sweep.Cell("hopper", "medium", backbone, "window", seed)
+    record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
+              "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
+                          "torch": torch.__version__, "device": "cpu", "gpu": None}}
+    if normalized is None:
+        return {**record, "error": error}
+    return {**record, "status": "ok", "train_s": 10.0, "evaluate_s": 1.0,
+            "evaluation": {"results": [{"target_return": 3600.0, "normalized_mean": normalized},
+                                       {"target_return": 1800.0, "normalized_mean": normalized / 2}]},
+            "curves": {"eval/normalized_return_3600": [[500, normalized / 2], [1000, normalized]],
+                       "train/loss": [[50, 1.0], [100, 0.5]]}}
+
+
+def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    mingru = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 100.0]  # mean 15.125; IQM drops 2 from each end: 3.5
+    records = [synthetic_record("mingru", seed, value) for seed, value in enumerate(mingru)]
+    records += [synthetic_record("attention", seed, value) for seed, value in enumerate([10.0, 20.0, 30.0])]
+    records.append(synthetic_record("mingru", 8, None, "step 7: ...\nloss is nan at step 8; stopping."))
+    records.append(synthetic_record("mamba", 0, None, "RuntimeError: out of memory"))
+    for record in records:
+        (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\nbefore\n{aggregate.README_START}\nold text\n{aggregate.README_END}\nafter\n")
+
+    cfg = aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme=str(readme), reps=500)
+    aggregate.main(cfg)
+
+    (table,) = json.loads((tmp_path / "out" / "sweep.json").read_text())["tables"]
+    rows = {row["backbone"]: row for row in table["rows"]}
+    assert list(rows) == ["mingru", "mamba", "attention"]  # the backbones' own order
+    stats = rows["mingru"]["stats"]["3600"]
+    assert stats["n"] == 8 and rows["mingru"]["seeds"] == list(range(8))  # the failed seed 8 is not counted
+    assert stats["mean"] == pytest.approx(15.125) and stats["iqm"] == pytest.approx(3.5)
+    assert stats["std"] == pytest.approx(np.std(mingru, ddof=1))
+    assert stats["mean_ci"][0] < 15.125 < stats["mean_ci"][1]
+    assert rows["mingru"]["stats"]["1800"]["mean"] == pytest.approx(15.125 / 2)
+    attention = rows["attention"]["stats"]["3600"]
+    assert (attention["mean"], attention["iqm"], attention["std"]) == pytest.approx((20.0, 20.0, 10.0))
+    assert rows["mamba"]["stats"]["3600"] == {"n": 0} and rows["mamba"]["failed"][0]["seed"] == 0
+    assert rows["mingru"]["curve"] == {"steps": [500, 1000], "mean": pytest.approx([7.5625, 15.125])}
+    assert table["published"] == [67.6, 65.1]
+
+    markdown = (tmp_path / "out" / "sweep.md").read_text()
+    assert "| mingru | 8 of 9 | 15.1 | " in markdown and "| mamba | 0 of 1 | – |" in markdown
+    assert "`hopper-medium-mingru-window-s8`: loss is nan at step 8; stopping." in markdown
+    assert "`hopper-medium-mamba-window-s0`: RuntimeError: out of memory" in markdown
+    assert "published D4RL figures, not our runs" in markdown and "| 67.6 | 65.1 |" in markdown
+    assert "not D4RL's file" in markdown and "test cpu, 2 cores" in markdown
+    text = readme.read_text()
+    assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
+    assert "old text" not in text and "python sweep.py --seeds 0" in text and "15.1" in text
+    assert "](out/plots/hopper-medium-window-return.png)" in text
+    for png in ("hopper-medium-window-return.png", "hopper-medium-window-curves.png", "speed-cpu.png"):
+        assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_stratified_bootstrap_interval_covers_the_true_mean_at_its_rate():
+    """Two tasks with means 0 and 10: the pooled mean's 95% interval holds 5 about 95% of the time.
+
+    An interval that resampled across tasks would be far too wide (coverage near 1); a wrong
+    percentile would be far too narrow.
+    """
+    rng = np.random.default_rng(0)
+    repeats, covered = 400, 0
+    for _ in range(repeats):
+        tasks = [rng.normal(0.0, 1.0, 20), rng.normal(10.0, 1.0, 20)]
+        low, high = aggregate.stratified_bootstrap_ci(tasks, aggregate.mean, 1000, rng)
+        covered += low <= 5.0 <= high
+    assert 0.88 <= covered / repeats <= 0.99
+
+
+def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_path, capsys):
+    out, results = tmp_path / "runs", tmp_path / "cells"
+    grid = ["--datasets", str(d4rl_file), "--backbones", "mingru", "--seeds", "0", "1", "--out", str(out),
+            "--results", str(results), "--workers", "2", "--", *TINY]
+    # an interrupted sweep: seed 1 stopped at its step-5 checkpoint, before its cell JSON
+    interrupted = sweep.Cell("hopper", str(d4rl_file), "mingru", "window", 1)
+    subprocess.run([sys.executable, "train.py", "--dataset", str(d4rl_file), "--seed", "1", *TINY, "--steps", "5",
+                    "--out", str(out / interrupted.name)], cwd=REPO, check=True, capture_output=True)
+
+    assert sweep.main(grid) == 0
+    fresh = json.loads((results / "hopper-hopper_random-v2-mingru-window-s0.json").read_text())
+    resumed = json.loads((results / f"{interrupted.name}.json").read_text())
+    assert fresh["status"] == resumed["status"] == "ok"
+    assert not fresh["resumed"] and resumed["resumed"] and resumed["train_config"]["resume"]
+    assert torch.load(out / interrupted.name / "checkpoint.pt", weights_only=False)["step"] == 10
+    # the curve spans both runs' tensorboard files: step 5 before the interruption, 10 after
+    assert [step for step, _ in resumed["curves"]["eval/normalized_return_3600"]] == [5, 10]
+    assert [r["target_return"] for r in resumed["evaluation"]["results"]] == [3600.0, 1800.0]
+    assert resumed["machine"]["cpu_count"] > 0 and resumed["sweep_command"].startswith("python sweep.py")
+
+    before = {path.name: path.read_text() for path in results.iterdir()}
+    capsys.readouterr()
+    assert sweep.main(grid) == 0
+    assert "0 to run, 2 skipped" in capsys.readouterr().out
+    assert {path.name: path.read_text() for path in results.iterdir()} == before
+
+
+def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_path, capsys):
+    grid = ["--datasets", str(d4rl_file), "--backbones", "minlstm", "--seeds", "0", "--out", str(tmp_path / "runs"),
+            "--results", str(tmp_path / "cells"), "--", *TINY, "--lr", "nan"]
+    assert sweep.main(grid) == 1
+    (path,) = (tmp_path / "cells").iterdir()
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed" and "nan" in record["error"] and record["cell"]["backbone"] == "minlstm"
+    capsys.readouterr()
+    assert sweep.main(grid) == 1  # still failed: skipped, not silently dropped
+    output = capsys.readouterr().out
+    assert "0 to run, 1 skipped (1 failed before" in output and f"failed: {record['cell']['name']}" in output
+
+
+def test_bad_grid_values_name_the_valid_ones():
+    with pytest.raises(ValueError, match="'transformer' in --backbones; valid: mingru, minlstm"):
+        sweep.main(["--backbones", "transformer"])
+    with pytest.raises(ValueError, match="'mediocre' in --datasets; valid: random, medium"):
+        sweep.main(["--datasets", "mediocre"])
+    with pytest.raises(ValueError, match="--seed after -- is set per cell"):
+        sweep.main(["--", "--seed", "3"])
+
+
+def test_two_cell_sweep_on_a_local_ray_instance(d4rl_file, tmp_path):
+    results = tmp_path / "cells"
+    finished = subprocess.run(
+        [sys.executable, "sweep.py", "--ray-address", "local", "--datasets", str(d4rl_file), "--backbones",
+         "mingru", "attention", "--seeds", "0", "--out", str(tmp_path / "runs"), "--results", str(results),
+         "--", *TINY], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    records = [json.loads(path.read_text()) for path in sorted(results.iterdir())]
+    assert [(r["cell"]["backbone"], r["status"]) for r in records] == [("attention", "ok"), ("mingru", "ok")]
