@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{flag} after -- is set per cell by the sweep; use sweep.py's own flags "
                              f"(--envs, --datasets, --backbones, --contexts, --seeds, --preset, --out)")
     command = shlex.join(["python", "sweep.py", *argv])
-    cells = [Cell(*keys) for keys in product(cfg.envs, cfg.datasets, cfg.backbones, cfg.contexts, cfg.seeds)]
+    # seed by seed, so that an interrupted sweep has every other cell at its first seeds
+    cells = [Cell(env, dataset, backbone, context, seed) for seed, env, dataset, context, backbone
+             in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.contexts, cfg.backbones)]
 
     todo, skipped, failed_before = [], 0, []
     for cell in cells:

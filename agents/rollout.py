@@ -9,27 +9,28 @@ from agents.decision import Actor, DecisionAgent
 from envs import make_env, normalized_score
 
 
-def _make_env_fn(env: str, video_dir: str | None, video_size: int):
+def _make_env_fn(env: str, video_dir: str | None, video_size: int, env_kwargs: dict):
     def make():
         if video_dir is None:
-            return make_env(env)
+            return make_env(env, **env_kwargs)
         recorded = make_env(env, render_mode="rgb_array", width=video_size, height=video_size,
-                            camera_name="track")  # the model's camera that follows the body
+                            camera_name="track", **env_kwargs)  # the model's camera that follows the body
         return RecordVideo(recorded, video_dir, episode_trigger=lambda episode: episode == 0,
                            name_prefix=f"{env}-rollout")
     return make
 
 
 def rollout(agent: DecisionAgent, env: str, episodes: int, target_return: float, num_envs: int = 10,
-            seed: int = 0, video_dir: str | None = None, video_size: int = 240) -> dict:
+            seed: int = 0, video_dir: str | None = None, video_size: int = 240, **env_kwargs) -> dict:
     """Run `episodes` episodes conditioned on `target_return`, the return-to-go dropping by each reward.
 
     The episodes are split evenly over min(num_envs, episodes) envs, so short episodes are not
     favoured. With `video_dir`, the first env's first episode is written there as mp4.
+    `env_kwargs` go to the env's constructor (gymnasium.make).
     """
     num_envs = min(num_envs, episodes)
     quota = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    env_fns = [_make_env_fn(env, video_dir if i == 0 else None, video_size) for i in range(num_envs)]
+    env_fns = [_make_env_fn(env, video_dir if i == 0 else None, video_size, env_kwargs) for i in range(num_envs)]
     vec_env = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     actor = Actor(agent, num_envs)
     obs, _ = vec_env.reset(seed=seed)
