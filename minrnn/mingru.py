@@ -7,7 +7,7 @@ exp'd back to sigmoid(-k) and sigmoid(k): the same numbers, computed without a l
 import torch
 from torch import nn
 
-from minrnn.recurrence import MinimalRNN, g
+from minrnn.recurrence import MinimalRNN, g, g_and_grad, split_linear
 
 
 class MinGRU(MinimalRNN):
@@ -15,6 +15,14 @@ class MinGRU(MinimalRNN):
         super().__init__(d_model, int(d_model * expand))
         self.to_gate_and_hidden = nn.Linear(d_model, 2 * self.d_hidden)
 
-    def coefficients(self, x):
-        k, pre_h = self.to_gate_and_hidden(x).chunk(2, dim=-1)
+    def preactivations(self, x):
+        return split_linear(self.to_gate_and_hidden, x, 2)
+
+    def coefficients(self, k, pre_h):
         return torch.sigmoid(-k), torch.sigmoid(k) * g(pre_h)
+
+    def coefficient_grads(self, grad_a, grad_b, k, pre_h):
+        a, z = torch.sigmoid(-k), torch.sigmoid(k)
+        g_h, dg_h = g_and_grad(pre_h)
+        grad_k = a * z * (grad_b * g_h - grad_a)  # da/dk = -a z, d(z g)/dk = a z g
+        return grad_k, grad_b * z * dg_h

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from minrnn.recurrence import MinimalRNN, g
+from minrnn.recurrence import MinimalRNN, g, g_and_grad, split_linear
 
 
 class MinLSTM(MinimalRNN):
@@ -17,7 +17,17 @@ class MinLSTM(MinimalRNN):
         super().__init__(d_model, int(d_model * expand))
         self.to_gates_and_hidden = nn.Linear(d_model, 3 * self.d_hidden)
 
-    def coefficients(self, x):
-        k_f, k_i, pre_h = self.to_gates_and_hidden(x).chunk(3, dim=-1)
+    def preactivations(self, x):
+        return split_linear(self.to_gates_and_hidden, x, 3)
+
+    def coefficients(self, k_f, k_i, pre_h):
         d = F.softplus(-k_f) - F.softplus(-k_i)
         return torch.sigmoid(-d), torch.sigmoid(d) * g(pre_h)
+
+    def coefficient_grads(self, grad_a, grad_b, k_f, k_i, pre_h):
+        d = F.softplus(-k_f) - F.softplus(-k_i)
+        f, i = torch.sigmoid(-d), torch.sigmoid(d)
+        g_h, dg_h = g_and_grad(pre_h)
+        grad_d = f * i * (grad_b * g_h - grad_a)  # da/dd = -f i, d(i g)/dd = f i g
+        # d softplus(-k)/dk = -sigmoid(-k)
+        return -grad_d * torch.sigmoid(-k_f), grad_d * torch.sigmoid(-k_i), grad_b * i * dg_h

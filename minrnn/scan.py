@@ -51,6 +51,22 @@ def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: b
     return h.view(batch, n_chunks * chunk, *channels)[:, :length]
 
 
+def blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The forward scan without autograd: h of h_t = a_t * h_{t-1} + b_t from h0."""
+    return _blocked_scan(a, b, h0)
+
+
+def scan_grads(a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor, grad_h: torch.Tensor):
+    """Gradients (a, b, h0) of the scan from the gradient of its outputs h."""
+    # g_t = grad_h_t + a_{t+1} g_{t+1}: the same scan, backwards in time
+    a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
+    g = _blocked_scan(a_next, grad_h, torch.zeros_like(h0), reverse=True)
+    grad_a = torch.empty_like(a)
+    torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+    torch.mul(g[:, 0], h0, out=grad_a[:, 0])
+    return grad_a, g, a[:, 0] * g[:, 0]
+
+
 class _LinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, h0):
@@ -60,14 +76,7 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h):
-        a, h, h0 = ctx.saved_tensors
-        # g_t = grad_h_t + a_{t+1} g_{t+1}: the same scan, backwards in time
-        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-        g = _blocked_scan(a_next, grad_h, torch.zeros_like(h0), reverse=True)
-        grad_a = torch.empty_like(a)
-        torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
-        torch.mul(g[:, 0], h0, out=grad_a[:, 0])
-        return grad_a, g, a[:, 0] * g[:, 0]
+        return scan_grads(*ctx.saved_tensors, grad_h)
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:

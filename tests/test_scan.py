@@ -63,3 +63,13 @@ def test_mingru_matches_the_papers_log_space_formulation():
     h_paper = torch.exp(a_star + torch.logcumsumexp(log_z + log_tilde_h - a_star, dim=1))
     y, _ = mixer(x)
     torch.testing.assert_close(y, h_paper, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_fused_gate_and_scan_gradients_match_finite_differences(name):
+    """minGRU and minLSTM run gates and scan as one Function with hand-written gate derivatives."""
+    torch.manual_seed(0)
+    mixer = build_backbone(name, d_model=6, n_layers=1).double().blocks[0].mixer
+    x = (torch.randn(2, 37, 6, dtype=torch.float64) * 2).requires_grad_()
+    h0 = torch.rand(2, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, h0: mixer(x, (h0,))[0], (x, h0))
