@@ -21,7 +21,7 @@ import math
 import torch
 
 
-def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+def blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """Inclusive scan along dim 1 of (batch, length, *channels) tensors, from state h0.
 
     With reverse, time runs backwards: h_t = a_t * h_{t+1} + b_t, h0 entering after the end.
@@ -51,16 +51,11 @@ def _blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: b
     return h.view(batch, n_chunks * chunk, *channels)[:, :length]
 
 
-def blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """The forward scan without autograd: h of h_t = a_t * h_{t-1} + b_t from h0."""
-    return _blocked_scan(a, b, h0)
-
-
 def scan_grads(a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor, grad_h: torch.Tensor):
     """Gradients (a, b, h0) of the scan from the gradient of its outputs h."""
     # g_t = grad_h_t + a_{t+1} g_{t+1}: the same scan, backwards in time
     a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-    g = _blocked_scan(a_next, grad_h, torch.zeros_like(h0), reverse=True)
+    g = blocked_scan(a_next, grad_h, torch.zeros_like(h0), reverse=True)
     grad_a = torch.empty_like(a)
     torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
     torch.mul(g[:, 0], h0, out=grad_a[:, 0])
@@ -70,7 +65,7 @@ def scan_grads(a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor, grad_h: torch
 class _LinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, h0):
-        h = _blocked_scan(a, b, h0)
+        h = blocked_scan(a, b, h0)
         ctx.save_for_backward(a, h, h0)
         return h
 
