@@ -117,8 +117,9 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
         env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
         targets = env_spec(env).target_returns
         source, published_key = data_source(env, dataset)
+        data_means = {r["dataset_mean_normalized"] for r in group if "dataset_mean_normalized" in r}
         table = {"task": task, "env": env, "dataset": dataset, "context": context, "main_target": targets[0],
-                 "targets": targets, "data": source, "published_key": published_key,
+                 "targets": targets, "data": source, "data_mean": data_means.pop() if len(data_means) == 1 else None, "published_key": published_key,
                  "published": PUBLISHED.get(published_key), "rows": []}
         for backbone in sorted({r["cell"]["backbone"] for r in group}, key=lambda b: (order.get(b, len(order)), b)):
             cells = sorted((r for r in group if r["cell"]["backbone"] == backbone), key=lambda r: r["cell"]["seed"])
@@ -181,7 +182,8 @@ def render_table(table: dict, target: float) -> list[str]:
     key = str(int(target))
     main = " (the main target)" if target == table["main_target"] else ""
     lines = [f"#### {table['task']}, {table['context']} regime: normalized return at target {target:.0f}{main}", "",
-             f"Data: {table['data']}.", "",
+             f"Data: {table['data']}" + ("." if table["data_mean"] is None else
+                                        f"; its episodes' mean normalized return is {table['data_mean']:.1f}."), "",
              "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | train s (mean) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in table["rows"]:
@@ -241,6 +243,8 @@ def plot_returns(table: dict, path: Path) -> None:
             low, high = stats["mean_ci"]
             ax.errorbar([x], [stats["mean"]], yerr=[[stats["mean"] - low], [high - stats["mean"]]], fmt="o",
                         color="C0", capsize=4, zorder=3, label="mean, 95% CI" if x == 0 else None)
+    if table["data_mean"] is not None:
+        ax.axhline(table["data_mean"], linestyle="--", color="0.5", label="the dataset's mean episode")
     ax.set_xticks(range(len(table["rows"])), [row["backbone"] for row in table["rows"]])
     ax.set_xlim(-0.5, len(table["rows"]) - 0.5)
     ax.set_ylabel(f"normalized return, target {table['main_target']:.0f}")

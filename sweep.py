@@ -241,9 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                 failed_before.append(previous)
         else:
             todo.append(cell)
-    # suite datasets are generated on first use: once here, rather than by two cells at once
+    # suite datasets are generated on first use: once here, rather than by two cells at once;
+    # the data's own mean normalized episode return goes with each cell, to read the scores against
+    data_mean = {}
     for env, dataset in sorted({(cell.env, cell.dataset) for cell in todo}):
-        load_dataset(f"{env}-{dataset}" if dataset in DATASETS else dataset, env=env)
+        loaded = load_dataset(f"{env}-{dataset}" if dataset in DATASETS else dataset, env=env)
+        data_mean[env, dataset] = float(loaded.normalized_returns().mean())
 
     tasks, resources = [], []
     for cell in todo:
@@ -270,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     failed_now = []
     for done, record in enumerate(records, 1):
         record["sweep_command"] = command
+        record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
         with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))
         if record["status"] == "ok":

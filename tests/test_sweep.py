@@ -9,6 +9,7 @@ import torch
 
 import aggregate
 import sweep
+from envs import load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 # train.py flags that make a cell take seconds
@@ -20,6 +21,7 @@ def synthetic_record(backbone: str, seed: int, normalized: float | None, error: 
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
     cell = sweep.Cell("hopper", "medium", backbone, "window", seed)
     record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
+              "dataset_mean_normalized": 37.25,
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
                           "torch": torch.__version__, "device": "cpu", "gpu": None}}
     if normalized is None:
@@ -68,6 +70,7 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     assert "`hopper-medium-mamba-window-s0`: RuntimeError: out of memory" in markdown
     assert "published D4RL figures, not our runs" in markdown and "| 67.6 | 65.1 |" in markdown
     assert "not D4RL's file" in markdown and "test cpu, 2 cores" in markdown
+    assert "its episodes' mean normalized return is 37.2" in markdown
     text = readme.read_text()
     assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
     assert "old text" not in text and "python sweep.py --seeds 0" in text and "15.1" in text
@@ -110,6 +113,8 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
     assert [step for step, _ in resumed["curves"]["eval/normalized_return_3600"]] == [5, 10]
     assert [r["target_return"] for r in resumed["evaluation"]["results"]] == [3600.0, 1800.0]
     assert resumed["machine"]["cpu_count"] > 0 and resumed["sweep_command"].startswith("python sweep.py")
+    data_mean = load_dataset(str(d4rl_file), env="hopper").normalized_returns().mean()
+    assert resumed["dataset_mean_normalized"] == pytest.approx(data_mean)
 
     before = {path.name: path.read_text() for path in results.iterdir()}
     capsys.readouterr()
