@@ -150,7 +150,7 @@ def test_two_cell_sweep_on_a_local_ray_instance(d4rl_file, tmp_path):
     finished = subprocess.run(
         [sys.executable, "sweep.py", "--ray-address", "local", "--datasets", str(d4rl_file), "--backbones",
          "mingru", "attention", "--seeds", "0", "--out", str(tmp_path / "runs"), "--results", str(results),
-         "--", *TINY], cwd=REPO, capture_output=True, text=True, timeout=300)
+         "--", *TINY], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     records = [json.loads(path.read_text()) for path in sorted(results.iterdir())]
     assert [(r["cell"]["backbone"], r["status"]) for r in records] == [("attention", "ok"), ("mingru", "ok")]
