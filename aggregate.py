@@ -124,13 +124,13 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
         for backbone in sorted({r["cell"]["backbone"] for r in group}, key=lambda b: (order.get(b, len(order)), b)):
             cells = sorted((r for r in group if r["cell"]["backbone"] == backbone), key=lambda r: r["cell"]["seed"])
             ok = [r for r in cells if r["status"] == "ok"]
+            scores = {str(int(t)): [normalized_return(r, t) for r in ok] for t in targets}
             table["rows"].append({
                 "backbone": backbone, "seeds": [r["cell"]["seed"] for r in ok],
                 "failed": [{"name": r["cell"]["name"], "seed": r["cell"]["seed"], "error": r["error"]}
                            for r in cells if r["status"] != "ok"],
-                "scores": {str(int(t)): [normalized_return(r, t) for r in ok] for t in targets},
-                "stats": {str(int(t)): statistics([np.array([normalized_return(r, t) for r in ok])], reps, rng)
-                          for t in targets},
+                "scores": scores,
+                "stats": {key: statistics([np.array(values)], reps, rng) for key, values in scores.items()},
                 "curve": mean_curve(ok, f"eval/normalized_return_{int(targets[0])}"),
                 "loss": mean_curve(ok, "train/loss"),
                 "train_s": float(np.mean([r["train_s"] for r in ok])) if ok else None})

@@ -21,7 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from agents.decision import Actor, AgentConfig, DecisionAgent
 from agents.rollout import rollout
 from envs import env_spec, make_env
-from runutils import parse_config, pick_device, seed_everything
+from runutils import atomic_path, parse_config, pick_device, seed_everything
 
 
 @dataclass
@@ -123,8 +123,8 @@ def main(cfg: EvalConfig) -> dict:
         print(f"videos in {cfg.video}")
     writer.close()
     if cfg.json:
-        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.json).write_text(json.dumps(summary, indent=2))
+        with atomic_path(cfg.json) as tmp:  # sweep.py reads it: never a half-written file
+            tmp.write_text(json.dumps(summary, indent=2))
         print(f"wrote {cfg.json}")
     return summary
 
