@@ -4,7 +4,8 @@
 
   random         uniform random actions
   medium         the manifest's medium actor (about a third of D4RL's expert return)
-  expert         the manifest's expert actor (the best policy the SAC run reached)
+  expert         the manifest's expert actor (the best policy the SAC run reached), when the run
+                 reached an expert's level (envs.policies.export); otherwise an error says how far it got
   medium-expert  medium, then expert, num_transitions each: the two datasets above concatenated
   medium-replay  a re-enactment of the SAC run's replay buffer up to the medium checkpoint: uniform
                  random actions for the run's first learning_starts steps, then from each saved
@@ -19,6 +20,7 @@ Written as the Minari dataset minrnn/<env>/<dataset>-v0 (-seed<k>-v0 for seed k 
 MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
 The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
 """
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,7 +64,14 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
     def actor(step: int, generator: torch.Generator) -> SACActorPolicy:
         return SACActorPolicy(actor_dir / manifest.actor_file(step), gym_env, generator, cfg.deterministic)
 
-    used = {"run": manifest.run, "medium": asdict(manifest.medium), "expert": asdict(manifest.expert)}
+    if manifest.expert is None and "expert" in cfg.dataset:
+        best = max((json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()),
+                   key=lambda record: record["return_mean"])
+        raise ValueError(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best return "
+                         f"{best['return_mean']:.0f} ({best['normalized']:.1f} normalized) at step {best['step']}, "
+                         f"short of an expert; datasets available for {cfg.env}: random, medium, medium-replay")
+    used = {"run": manifest.run, "medium": asdict(manifest.medium),
+            "expert": manifest.expert and asdict(manifest.expert)}
     if cfg.dataset == "medium-replay":
         generator = torch.Generator().manual_seed(cfg.seed)
         schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts), actor(step, generator))

@@ -89,4 +89,4 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if h0 is None:
         h0 = a.new_zeros(a.shape[:1] + a.shape[2:])
-    return _LinearScan.apply(a, b, h0)
+    return _LinearScan.apply(a, b, h0) if torch.is_grad_enabled() else blocked_scan(a, b, h0)

@@ -53,6 +53,20 @@ def test_step_loop_equals_parallel_forward(config, length, device):
 
 
 @pytest.mark.parametrize("config", CONFIGS)
+def test_forward_without_autograd_equals_forward_with_it(config):
+    """The scans skip their autograd Functions when no gradient is recorded (acting): same numbers."""
+    model = make(config)
+    x = torch.randn(2, 100, 16, dtype=torch.float64, requires_grad=True)
+    y_grad, state_grad = model(x)
+    with torch.inference_mode():
+        y_inference, state_inference = model(x.detach())
+    torch.testing.assert_close(y_inference, y_grad.detach(), rtol=1e-12, atol=1e-12)
+    for layer_grad, layer_inference in zip(state_grad, state_inference):
+        for a, b in zip(layer_grad, layer_inference):
+            torch.testing.assert_close(b, a.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("split", [1, 5, 37])
 def test_split_run_equals_whole_run(config, split):
     model = make(config)

@@ -148,6 +148,20 @@ def test_generator_end_to_end(policies, minari_root):
     assert load_dataset("hopper-medium-replay").num_transitions == manifest.medium.step
 
 
+def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(policies, tmp_path, minari_root):
+    run = load_manifest("hopper", policies)[0].run
+    export(ExportConfig(run=run, min_expert_score=1e9, medium_low=-1e9, medium_high=1e9,
+                        out=str(tmp_path / "hopper")))
+    manifest, actor_dir = load_manifest("hopper", tmp_path)
+    assert manifest.expert is None
+    curve = [json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()]
+    best = max(curve, key=lambda record: record["return_mean"])
+    for name in ("expert", "medium-expert"):
+        with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* at step {best['step']}"):
+            generate(GenerateConfig(env="hopper", dataset=name, num_transitions=100, policies=str(tmp_path)))
+    assert not list(minari_root.glob("**/expert*"))
+
+
 def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
     manifest, actor_dir = load_manifest("hopper", policies)
 
@@ -161,13 +175,15 @@ def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
         np.testing.assert_array_equal(sync_array, async_array)
 
 
-def test_export_picks_medium_in_band_and_refuses_a_weak_expert():
+def test_export_picks_medium_in_band_and_never_ships_a_weak_expert():
     evaluations = {step: Checkpoint(step, score * 32.5, score) for step, score in
                    [(10, 5.0), (20, 30.0), (30, 40.0), (40, 95.0), (50, 90.0)]}
     medium, expert = pick_checkpoints(ExportConfig(run="r"), evaluations)
     assert (medium.step, expert.step) == (20, 40)
+    medium, expert = pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
+    assert (medium.step, expert) == (20, None)
     with pytest.raises(ValueError, match="not an expert"):
-        pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
+        pick_checkpoints(ExportConfig(run="r", expert_step=30), evaluations)
     with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\].*10: 5.0"):
         pick_checkpoints(ExportConfig(run="r"), {k: evaluations[k] for k in (10, 40)})
     with pytest.raises(ValueError, match="not worse than expert"):

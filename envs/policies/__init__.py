@@ -26,7 +26,7 @@ class Manifest:
     run: str  # the SAC run directory the actors came from
     learning_starts: int  # the run's uniform-random warm-up steps
     medium: Checkpoint
-    expert: Checkpoint
+    expert: Checkpoint | None  # None: the run reached no expert-level checkpoint (envs.policies.export)
     replay_steps: list[int]  # steps of the saved actors before the medium one, in order
 
     @staticmethod
@@ -39,7 +39,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
         fields = json.loads(text)
-        return cls(**{**fields, "medium": Checkpoint(**fields["medium"]), "expert": Checkpoint(**fields["expert"])})
+        expert = fields["expert"] and Checkpoint(**fields["expert"])
+        return cls(**{**fields, "medium": Checkpoint(**fields["medium"]), "expert": expert})
 
 
 def load_manifest(env: str, policies_dir: Path = POLICIES_DIR) -> tuple[Manifest, Path]:

@@ -5,9 +5,12 @@
 
 Automatic choice, from the run's eval.jsonl: medium = the first checkpoint whose normalized return
 lies in [medium_low, medium_high] (around one third of D4RL's expert return, D4RL's "medium");
-expert = the checkpoint with the best return. An expert below --min-expert-score, or a medium not
-worse than the expert, is refused, so a weaker policy is never shipped under a stronger name.
-Copies the medium, expert and every earlier actor (for medium-replay) and writes manifest.json.
+expert = the checkpoint with the best return, if it reaches --min-expert-score. When no checkpoint
+does (a run not trained long enough yet), the export ships no expert (manifest "expert": null, and
+the expert datasets say so) rather than a weaker policy under that name. A --expert-step below the
+threshold, or a medium not worse than the expert, is refused.
+Copies the medium, expert and every earlier actor (for medium-replay), the run's eval.jsonl as
+learning_curve.jsonl, and writes manifest.json.
 """
 import json
 import shutil
@@ -38,7 +41,7 @@ def read_evaluations(run_dir: Path) -> dict[int, Checkpoint]:
     return evaluations
 
 
-def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint]:
+def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
     def evaluated(step: int) -> Checkpoint:
         if step not in evaluations:
             raise ValueError(f"step {step} has no evaluation in {cfg.run}/eval.jsonl; "
@@ -53,6 +56,8 @@ def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> t
     medium = evaluated(cfg.medium_step) if cfg.medium_step else in_band[0]
     expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
     if expert.normalized < cfg.min_expert_score:
+        if not cfg.expert_step:
+            return medium, None
         raise ValueError(f"expert candidate (step {expert.step}) scores {expert.normalized:.1f} < "
                          f"--min-expert-score {cfg.min_expert_score}: not an expert; train longer")
     if medium.return_mean >= expert.return_mean:
@@ -68,7 +73,7 @@ def saved_actors(run_dir: Path) -> dict[int, Path]:
 
 def write_policies(out: Path, manifest: Manifest, actors: dict[int, Path]) -> None:
     """Replace `out` whole with the manifest and the actors it names, so no older actor lingers."""
-    steps = {*manifest.replay_steps, manifest.medium.step, manifest.expert.step}
+    steps = {*manifest.replay_steps, manifest.medium.step, *([manifest.expert.step] if manifest.expert else [])}
     missing = sorted(steps - actors.keys())
     if missing:
         raise FileNotFoundError(f"no actor file for step(s) {missing} in {manifest.run}/actors")
@@ -76,6 +81,7 @@ def write_policies(out: Path, manifest: Manifest, actors: dict[int, Path]) -> No
         tmp.mkdir()
         for step in steps:
             shutil.copyfile(actors[step], tmp / Manifest.actor_file(step))
+        shutil.copyfile(Path(manifest.run) / "eval.jsonl", tmp / "learning_curve.jsonl")
         (tmp / "manifest.json").write_text(manifest.to_json())
         if out.exists():
             shutil.rmtree(out)
@@ -92,9 +98,11 @@ def export(cfg: ExportConfig) -> Path:
     out = Path(cfg.out or POLICIES_DIR / manifest.env)
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
-    print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), "
-          f"expert step {expert.step} ({expert.normalized:.1f}), {len(manifest.replay_steps)} replay actors, "
-          f"{size_mb:.1f} MB")
+    best = max(read_evaluations(run_dir).values(), key=lambda c: c.return_mean)
+    expert_text = (f"expert step {expert.step} ({expert.normalized:.1f})" if expert else
+                   f"no expert (best: step {best.step}, {best.normalized:.1f} < {cfg.min_expert_score})")
+    print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), {expert_text}, "
+          f"{len(manifest.replay_steps)} replay actors, {size_mb:.1f} MB")
     return out
 
 
