@@ -182,6 +182,8 @@ def test_export_picks_medium_in_band_and_never_ships_a_weak_expert():
     assert (medium.step, expert.step) == (20, 40)
     medium, expert = pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
     assert (medium.step, expert) == (20, None)
+    nearer_a_third = {**evaluations, 25: Checkpoint(25, 34.0 * 32.5, 34.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), nearer_a_third)[0].step == 25
     with pytest.raises(ValueError, match="not an expert"):
         pick_checkpoints(ExportConfig(run="r", expert_step=30), evaluations)
     with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\].*10: 5.0"):

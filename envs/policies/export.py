@@ -3,8 +3,9 @@
     python -m envs.policies.export runs/sac/hopper-s0                # medium and expert picked automatically
     python -m envs.policies.export runs/sac/hopper-s0 --medium-step 130000 --expert-step 290000
 
-Automatic choice, from the run's eval.jsonl: medium = the first checkpoint whose normalized return
-lies in [medium_low, medium_high] (around one third of D4RL's expert return, D4RL's "medium");
+Automatic choice, from the run's eval.jsonl: medium = of the checkpoints whose normalized return
+lies in [medium_low, medium_high], the one closest to medium_target (a third of the way from
+random to expert on D4RL's scale, D4RL's "medium": a policy stopped at about a third of the expert);
 expert = the checkpoint with the best return, if it reaches --min-expert-score. When no checkpoint
 does (a run not trained long enough yet), the export ships no expert (manifest "expert": null, and
 the expert datasets say so) rather than a weaker policy under that name. A --expert-step below the
@@ -26,8 +27,9 @@ class ExportConfig:
     run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
     medium_step: int = 0  # 0: automatic
     expert_step: int = 0  # 0: the best evaluated checkpoint
-    medium_low: float = 30.0  # automatic medium band, D4RL-normalized return (hopper: 955 to 1607)
+    medium_low: float = 30.0  # automatic medium band, D4RL-normalized return (hopper: 956 to 1607)
     medium_high: float = 50.0
+    medium_target: float = 100 / 3  # the band's checkpoint closest to this is medium
     min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
     out: str = ""  # default: envs/policies/<env>
 
@@ -53,7 +55,8 @@ def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> t
         scores = ", ".join(f"{c.step}: {c.normalized:.1f}" for _, c in sorted(evaluations.items()))
         raise ValueError(f"no checkpoint of {cfg.run} scores within [{cfg.medium_low}, {cfg.medium_high}] "
                          f"for medium (normalized scores: {scores}); train longer or pass --medium-step")
-    medium = evaluated(cfg.medium_step) if cfg.medium_step else in_band[0]
+    medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
+        in_band, key=lambda c: abs(c.normalized - cfg.medium_target))
     expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
     if expert.normalized < cfg.min_expert_score:
         if not cfg.expert_step:
