@@ -3,8 +3,11 @@
     python benchmarks/acting.py            # the cpu preset's model size, 10 envs, hopper
 
 Each backbone and regime acts through agents.rollout.rollout (the path evaluate.py uses) and is
-compared with the simulator alone: the same vector env stepped with random actions, so the
-ratio is what acting keeps of the simulator's own speed. Untrained agents: the speed of a step
+compared with the simulator alone: the same vector env stepped with random actions, so the ratio
+is what acting keeps of the simulator's own speed. This machine's speed drifts from minute to
+minute by up to 1.5x, so each row alternates `rounds` times between the simulator alone
+(one episode's worth of steps) and a rollout of one episode per env, and reports the median of
+the rounds' ratios with their range. Untrained agents: the speed of a step
 does not depend on the weights, but an untrained hopper falls within some 20 steps, and such
 short episodes would make resets far more frequent than in a real evaluation and keep
 attention's KV cache short. So the envs do not end episodes on falling (gymnasium's
@@ -35,7 +38,7 @@ class ActingBenchConfig:
     env: str = "hopper"
     backbones: str = ",".join(BACKBONES)
     num_envs: int = 10
-    episodes: int = 20
+    rounds: int = 5  # each: the simulator alone, then one full-length episode per env
     threads: int = 1
     out: str = "benchmarks/results"
 
@@ -49,7 +52,7 @@ def full_length_episodes(env: str) -> dict:
     return {"terminate_when_unhealthy": False}
 
 
-def simulator_steps_per_s(env: str, num_envs: int, env_kwargs: dict, steps: int = 2000) -> float:
+def simulator_steps_per_s(env: str, num_envs: int, env_kwargs: dict, steps: int) -> float:
     vec_env = SyncVectorEnv([lambda: make_env(env, **env_kwargs)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     vec_env.reset(seed=0)
     rng = np.random.default_rng(0)
@@ -67,7 +70,7 @@ def main(cfg: ActingBenchConfig) -> dict:
     obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
     preset = PRESETS["cpu"]
     env_kwargs = full_length_episodes(cfg.env)
-    simulator = simulator_steps_per_s(cfg.env, cfg.num_envs, env_kwargs)
+    episode_steps = make_env(cfg.env).spec.max_episode_steps
     rows = []
     for name in cfg.backbones.split(","):
         for context in CONTEXTS:
@@ -75,20 +78,30 @@ def main(cfg: ActingBenchConfig) -> dict:
                                     n_layers=preset.n_layers, context_len=preset.context_len)
             torch.manual_seed(0)
             agent = DecisionAgent(agent_cfg, obs_dim, act_dim)
-            result = rollout(agent, cfg.env, cfg.episodes, 3600.0, num_envs=cfg.num_envs, **env_kwargs)
-            rows.append({"backbone": name, "context": context, "env_steps_per_s": result["env_steps_per_s"],
-                         "length_mean": result["length_mean"],
-                         "fraction_of_simulator": result["env_steps_per_s"] / simulator})
+            rounds = []
+            for _ in range(cfg.rounds):
+                simulator = simulator_steps_per_s(cfg.env, cfg.num_envs, env_kwargs, episode_steps)
+                acting = rollout(agent, cfg.env, cfg.num_envs, 3600.0, num_envs=cfg.num_envs,
+                                 **env_kwargs)["env_steps_per_s"]
+                rounds.append({"simulator_steps_per_s": simulator, "env_steps_per_s": acting,
+                               "fraction_of_simulator": acting / simulator})
+            fractions = [r["fraction_of_simulator"] for r in rounds]
+            rows.append({"backbone": name, "context": context, "rounds": rounds,
+                         "env_steps_per_s": float(np.median([r["env_steps_per_s"] for r in rounds])),
+                         "simulator_steps_per_s": float(np.median([r["simulator_steps_per_s"] for r in rounds])),
+                         "fraction_of_simulator": float(np.median(fractions)),
+                         "fraction_min": min(fractions), "fraction_max": max(fractions)})
     lines = [f"{cfg.env}, {cfg.num_envs} vector envs, cpu-preset model (d_model {preset.d_model}, "
-             f"{preset.n_layers} layers), {cfg.threads} thread(s), {cfg.episodes} episodes of full length "
-             f"{env_kwargs or ''}; the simulator alone: {simulator:.0f} steps/s",
-             "", "| backbone | context | env steps/s | of the simulator's |", "|---|---|---|---|"]
-    lines += [f"| {r['backbone']} | {r['context']} | {r['env_steps_per_s']:.0f} | {r['fraction_of_simulator']:.2f} |"
-              for r in rows]
+             f"{preset.n_layers} layers), {cfg.threads} thread(s), episodes of full length "
+             f"{env_kwargs or ''}; medians of {cfg.rounds} rounds (simulator alone, then acting)",
+             "", "| backbone | context | env steps/s | simulator alone, steps/s | of the simulator's (range) |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['backbone']} | {r['context']} | {r['env_steps_per_s']:.0f} | {r['simulator_steps_per_s']:.0f} "
+              f"| {r['fraction_of_simulator']:.2f} ({r['fraction_min']:.2f}-{r['fraction_max']:.2f}) |" for r in rows]
     print("\n".join(lines))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"config": asdict(cfg), "simulator_steps_per_s": simulator, "rows": rows}
+    result = {"config": asdict(cfg), "rows": rows}
     (out / "acting.json").write_text(json.dumps(result, indent=2))
     (out / "acting.md").write_text("\n".join(lines) + "\n")
     return result
