@@ -109,16 +109,18 @@ def data_source(env: str, dataset: str) -> tuple[str, str | None]:
 def summarize(records: list[dict], reps: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     groups = defaultdict(list)
-    for record in records:
-        groups[record["cell"]["task"], record["cell"]["context"]].append(record)
+    for record in records:  # cells written before presets were part of a cell ran the cpu preset
+        groups[record["cell"]["task"], record["cell"]["context"], record["cell"].get("preset", "cpu")].append(record)
     order = {name: i for i, name in enumerate(BACKBONES)}
     tables = []
-    for (task, context), group in sorted(groups.items()):
+    for (task, context, preset), group in sorted(groups.items()):
         env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
         targets = env_spec(env).target_returns
         source, published_key = data_source(env, dataset)
         data_means = {r["dataset_mean_normalized"] for r in group if "dataset_mean_normalized" in r}
-        table = {"task": task, "env": env, "dataset": dataset, "context": context, "main_target": targets[0],
+        table = {"task": task, "env": env, "dataset": dataset, "context": context, "preset": preset,
+                 "title": f"{task}, {context} regime, {preset} preset", "file": f"{task}-{context}-{preset}",
+                 "main_target": targets[0],
                  "targets": targets, "data": source, "data_mean": data_means.pop() if len(data_means) == 1 else None, "published_key": published_key,
                  "published": PUBLISHED.get(published_key), "rows": []}
         for backbone in sorted({r["cell"]["backbone"] for r in group}, key=lambda b: (order.get(b, len(order)), b)):
@@ -141,12 +143,13 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
 
 
 def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
-    """Per context, every backbone over the tasks on which all backbones have an ok seed, at each env's main target."""
+    """Per context and preset, every backbone over the tasks on which all backbones have an ok seed, at each
+    env's main target."""
     by_context = defaultdict(list)
     for table in tables:
-        by_context[table["context"]].append(table)
+        by_context[table["context"], table["preset"]].append(table)
     result = []
-    for context, group in sorted(by_context.items()):
+    for (context, preset), group in sorted(by_context.items()):
         shared = [t for t in group if all(row["seeds"] for row in t["rows"])]
         if len(shared) < 2:
             continue
@@ -156,7 +159,7 @@ def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict
             tasks = [np.array(next(r for r in t["rows"] if r["backbone"] == backbone)["scores"][str(int(t["main_target"]))])
                      for t in shared]
             rows.append({"backbone": backbone, "stats": statistics(tasks, reps, rng)})
-        result.append({"context": context, "tasks": [t["task"] for t in shared], "rows": rows})
+        result.append({"context": context, "preset": preset, "tasks": [t["task"] for t in shared], "rows": rows})
     return result
 
 
@@ -181,7 +184,7 @@ def stats_cells(stats: dict) -> str:
 def render_table(table: dict, target: float) -> list[str]:
     key = str(int(target))
     main = " (the main target)" if target == table["main_target"] else ""
-    lines = [f"#### {table['task']}, {table['context']} regime: normalized return at target {target:.0f}{main}", "",
+    lines = [f"#### {table['title']}: normalized return at target {target:.0f}{main}", "",
              f"Data: {table['data']}" + ("." if table["data_mean"] is None else
                                         f"; its episodes' mean normalized return is {table['data_mean']:.1f}."), "",
              "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | train s (mean) |",
@@ -217,12 +220,11 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
     for table in summary["tables"]:
         for target in table["targets"] if all_targets else table["targets"][:1]:
             lines += render_table(table, target)
-        lines += [f"![{table['task']} {table['context']}: normalized return per backbone]"
-                  f"({image_dir}/{table['task']}-{table['context']}-return.png)",
-                  f"![{table['task']} {table['context']}: learning curves]"
-                  f"({image_dir}/{table['task']}-{table['context']}-curves.png)", ""]
+        lines += [f"![{table['title']}: normalized return per backbone]({image_dir}/{table['file']}-return.png)",
+                  f"![{table['title']}: learning curves]({image_dir}/{table['file']}-curves.png)", ""]
     for group in summary["all_datasets"]:
-        lines += [f"#### All datasets, {group['context']} regime: {', '.join(group['tasks'])} pooled, "
+        lines += [f"#### All datasets, {group['context']} regime, {group['preset']} preset: "
+                  f"{', '.join(group['tasks'])} pooled, "
                   f"each env's main target", "",
                   "| backbone | runs | mean | std | IQM | IQM 95% CI | mean 95% CI |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {row['backbone']} | {row['stats']['n']} | {stats_cells(row['stats'])} |" for row in group["rows"]]
@@ -248,7 +250,7 @@ def plot_returns(table: dict, path: Path) -> None:
     ax.set_xticks(range(len(table["rows"])), [row["backbone"] for row in table["rows"]])
     ax.set_xlim(-0.5, len(table["rows"]) - 0.5)
     ax.set_ylabel(f"normalized return, target {table['main_target']:.0f}")
-    ax.set_title(f"{table['task']}, {table['context']}", fontsize=10)
+    ax.set_title(table["title"], fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -264,7 +266,7 @@ def plot_curves(table: dict, path: Path) -> None:
     returns.set(xlabel="step", ylabel=f"eval normalized return, target {table['main_target']:.0f}")
     loss.set(xlabel="step", ylabel="training loss", yscale="log")
     returns.legend(fontsize=8)
-    fig.suptitle(f"{table['task']}, {table['context']}: mean over seeds", fontsize=10)
+    fig.suptitle(f"{table['title']}: mean over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -305,8 +307,8 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
     plots = Path(cfg.out) / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     for table in summary["tables"]:
-        plot_returns(table, plots / f"{table['task']}-{table['context']}-return.png")
-        plot_curves(table, plots / f"{table['task']}-{table['context']}-curves.png")
+        plot_returns(table, plots / f"{table['file']}-return.png")
+        plot_curves(table, plots / f"{table['file']}-curves.png")
     summary["speed_plots"] = []
     for benchmark_path in sorted(Path(cfg.speed).glob("backbones-*.json")):
         file = f"speed-{benchmark_path.stem.removeprefix('backbones-')}.png"

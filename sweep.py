@@ -5,9 +5,11 @@
         --seeds 0 1 2 --contexts window --preset cpu
     python sweep.py --seeds 3 4                            # more seeds: finished cells are skipped
     python sweep.py --ray-address auto                     # one Ray task per cell on a running cluster
+    python sweep.py --preset paper --datasets medium --backbones mingru attention   # on a GPU: its own table
     python sweep.py --backbones mingru -- --steps 2000     # flags after -- go to every train.py
 
-A cell is (env, dataset, backbone, context, seed). Each runs train.py, then evaluate.py (with
+A cell is (env, dataset, backbone, context, seed, preset); its name leaves out the cpu preset
+(hopper-medium-mingru-window-s0, hopper-medium-mingru-window-paper-s0). Each runs train.py, then evaluate.py (with
 the run's eval_episodes and num_envs), as subprocesses, in <out>/<cell name>, with their output
 in <cell name>/sweep.log. It then writes <results>/<cell name>.json: status ("ok", or "failed"
 with the tail of the failing output), the train config, the wall times, evaluate.py's results,
@@ -72,6 +74,7 @@ class Cell:
     backbone: str
     context: str
     seed: int
+    preset: str = "cpu"
 
     @property
     def task(self) -> str:
@@ -81,7 +84,9 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return f"{self.task}-{self.backbone}-{self.context}-s{self.seed}"
+        """The preset appears unless it is cpu, so a paper-preset grid lives beside the cpu one."""
+        preset = "" if self.preset == "cpu" else f"-{self.preset}"
+        return f"{self.task}-{self.backbone}-{self.context}{preset}-s{self.seed}"
 
     def keys(self) -> dict:
         return {**asdict(self), "task": self.task, "name": self.name}
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"(--envs, --datasets, --backbones, --contexts, --seeds, --preset, --out)")
     command = shlex.join(["python", "sweep.py", *argv])
     # seed by seed, so that an interrupted sweep has every other cell at its first seeds
-    cells = [Cell(env, dataset, backbone, context, seed) for seed, env, dataset, context, backbone
+    cells = [Cell(env, dataset, backbone, context, seed, cfg.preset) for seed, env, dataset, context, backbone
              in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.contexts, cfg.backbones)]
 
     todo, skipped, failed_before = [], 0, []

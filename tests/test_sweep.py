@@ -17,9 +17,10 @@ TINY = ["--d-model", "16", "--batch-size", "8", "--steps", "10", "--checkpoint-e
         "--eval-episodes", "1", "--num-envs", "1"]
 
 
-def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None) -> dict:
+def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None,
+                     preset: str = "cpu") -> dict:
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
-    cell = sweep.Cell("hopper", "medium", backbone, "window", seed)
+    cell = sweep.Cell("hopper", "medium", backbone, "window", seed, preset)
     record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
               "dataset_mean_normalized": 37.25,
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
@@ -31,6 +32,17 @@ def synthetic_record(backbone: str, seed: int, normalized: float | None, error: 
                                        {"target_return": 1800.0, "normalized_mean": normalized / 2}]},
             "curves": {"eval/normalized_return_3600": [[500, normalized / 2], [1000, normalized]],
                        "train/loss": [[50, 1.0], [100, 0.5]]}}
+
+
+def test_each_preset_gets_its_own_cells_and_tables(tmp_path):
+    cpu, paper = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 0, 60.0, preset="paper")
+    assert (cpu["cell"]["name"], paper["cell"]["name"]) == ("hopper-medium-mingru-window-s0",
+                                                            "hopper-medium-mingru-window-paper-s0")
+    del cpu["cell"]["preset"]  # a cell JSON written before presets were part of a cell: cpu
+    summary = aggregate.summarize([cpu, paper], reps=100, seed=0)
+    means = {table["title"]: table["rows"][0]["stats"]["3600"]["mean"] for table in summary["tables"]}
+    assert means == {"hopper-medium, window regime, cpu preset": 30.0,
+                     "hopper-medium, window regime, paper preset": 60.0}
 
 
 def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
@@ -74,8 +86,8 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     text = readme.read_text()
     assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
     assert "old text" not in text and "python sweep.py --seeds 0" in text and "15.1" in text
-    assert "](out/plots/hopper-medium-window-return.png)" in text
-    for png in ("hopper-medium-window-return.png", "hopper-medium-window-curves.png", "speed-cpu.png"):
+    assert "](out/plots/hopper-medium-window-cpu-return.png)" in text
+    for png in ("hopper-medium-window-cpu-return.png", "hopper-medium-window-cpu-curves.png", "speed-cpu.png"):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
