@@ -20,7 +20,6 @@ Written as the Minari dataset minrnn/<env>/<dataset>-v0 (-seed<k>-v0 for seed k 
 MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
 The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
 """
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 
 from envs.dataset import DATASETS, Dataset
 from envs.minari_data import suite_dataset_id, write_suite_dataset
-from envs.policies import POLICIES_DIR, load_manifest
+from envs.policies import POLICIES_DIR, load_manifest, read_evaluations
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
 from envs.specs import env_spec, make_env
 from runutils import parse_config
@@ -65,10 +64,9 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         return SACActorPolicy(actor_dir / manifest.actor_file(step), gym_env, generator, cfg.deterministic)
 
     if manifest.expert is None and "expert" in cfg.dataset:
-        best = max((json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()),
-                   key=lambda record: record["return_mean"])
+        best = max(read_evaluations(actor_dir / "learning_curve.jsonl").values(), key=lambda c: c.return_mean)
         raise ValueError(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best return "
-                         f"{best['return_mean']:.0f} ({best['normalized']:.1f} normalized) at step {best['step']}, "
+                         f"{best.return_mean:.0f} ({best.normalized:.1f} normalized) at step {best.step}, "
                          f"short of an expert; datasets available for {cfg.env}: random, medium, medium-replay")
     used = {"run": manifest.run, "medium": asdict(manifest.medium),
             "expert": manifest.expert and asdict(manifest.expert)}

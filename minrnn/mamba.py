@@ -36,8 +36,9 @@ class Mamba(nn.Module):
     def _causal_conv(self, u_padded, length):
         """The depthwise conv over (batch, d_inner, d_conv - 1 + length) as d_conv shifted multiply-adds
         with self.conv's weights: the same numbers as nn.Conv1d's forward, about twice as fast on
-        the few tokens of an acting step. Training keeps nn.Conv1d: its weight gradient sums in
-        another order, and the sweep's recorded Mamba runs trained with it."""
+        the few tokens of an acting step. `step` and a forward without gradients use it; training
+        keeps nn.Conv1d: its weight gradient sums in another order, and the sweep's recorded Mamba
+        runs trained with it."""
         weight, y = self.conv.weight[:, 0], self.conv.bias.unsqueeze(-1)
         for k in range(self.d_conv):
             y = torch.addcmul(y, u_padded[:, :, k:k + length], weight[:, k:k + 1])
@@ -75,7 +76,7 @@ class Mamba(nn.Module):
         conv_state, h = state
         u, z = self.in_proj(x).chunk(2, dim=-1)
         window = torch.cat([conv_state, u.unsqueeze(-1)], dim=-1)  # (batch, d_inner, d_conv)
-        u = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)
+        u = F.silu(self._causal_conv(window, 1)[..., 0])
         a, b, C = self._scan_inputs(u)
         h = a * h + b
         return self._output(h, C, u, z), (window[:, :, 1:], h)

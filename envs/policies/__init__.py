@@ -20,6 +20,16 @@ class Checkpoint:
     normalized: float  # the same on D4RL's x100 scale
 
 
+def read_evaluations(path: Path) -> dict[int, Checkpoint]:
+    """Each checkpoint's evaluation in a SAC run's eval.jsonl (shipped as learning_curve.jsonl); a step
+    evaluated twice (a resumed run) keeps its last record."""
+    evaluations = {}
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        evaluations[record["step"]] = Checkpoint(record["step"], record["return_mean"], record["normalized"])
+    return evaluations
+
+
 @dataclass
 class Manifest:
     env: str

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations
 from runutils import atomic_path, parse_config
 
 
@@ -32,15 +32,6 @@ class ExportConfig:
     medium_target: float = 100 / 3  # the band's checkpoint closest to this is medium
     min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
     out: str = ""  # default: envs/policies/<env>
-
-
-def read_evaluations(run_dir: Path) -> dict[int, Checkpoint]:
-    """Each checkpoint's evaluation; a step evaluated twice (a resumed run) keeps its last record."""
-    evaluations = {}
-    for line in (run_dir / "eval.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        evaluations[record["step"]] = Checkpoint(record["step"], record["return_mean"], record["normalized"])
-    return evaluations
 
 
 def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
@@ -93,7 +84,8 @@ def write_policies(out: Path, manifest: Manifest, actors: dict[int, Path]) -> No
 def export(cfg: ExportConfig) -> Path:
     run_dir = Path(cfg.run)
     run_config = json.loads((run_dir / "config.json").read_text())
-    medium, expert = pick_checkpoints(cfg, read_evaluations(run_dir))
+    evaluations = read_evaluations(run_dir / "eval.jsonl")
+    medium, expert = pick_checkpoints(cfg, evaluations)
     actors = saved_actors(run_dir)
     manifest = Manifest(env=run_config["env"], run=str(run_dir), learning_starts=run_config["learning_starts"],
                         medium=medium, expert=expert,
@@ -101,7 +93,7 @@ def export(cfg: ExportConfig) -> Path:
     out = Path(cfg.out or POLICIES_DIR / manifest.env)
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
-    best = max(read_evaluations(run_dir).values(), key=lambda c: c.return_mean)
+    best = max(evaluations.values(), key=lambda c: c.return_mean)
     expert_text = (f"expert step {expert.step} ({expert.normalized:.1f})" if expert else
                    f"no expert (best: step {best.step}, {best.normalized:.1f} < {cfg.min_expert_score})")
     print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), {expert_text}, "
