@@ -111,6 +111,20 @@ def describe_machine(device: str) -> dict:
             "device": str(resolved), "gpu": torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else None}
 
 
+def describe_code(workdir: str) -> dict | None:
+    """The git commit a cell's code came from, and whether its Python files differed from it
+    (None outside a git checkout): a rerun reproduces a cell's scores only on the same code."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=workdir, capture_output=True, text=True)
+    try:
+        head = git("rev-parse", "HEAD")
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return {"commit": head.stdout.strip(), "python_files_modified": git("diff", "--quiet", "HEAD", "--", "*.py").returncode != 0}
+
+
 def run_logged(args: list[str], log_path: Path, workdir: str) -> tuple[int, float, str]:
     """Run `python *args`, appending its output to log_path: (exit status, seconds, the output's last lines)."""
     with open(log_path, "ab") as log:
@@ -154,6 +168,7 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
     try:  # whatever goes wrong belongs in this cell's record, not in the whole sweep
         path.mkdir(parents=True, exist_ok=True)
         record["resumed"] = (path / "checkpoint.pt").exists()
+        record["code"] = describe_code(workdir)
         status, record["train_s"], tail = run_logged(train_argv + ["--resume"] * record["resumed"],
                                                      path / "sweep.log", workdir)
         if status == 0:

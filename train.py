@@ -142,11 +142,13 @@ def train(cfg: TrainConfig) -> Path:
         raise SystemExit(f"{run_dir} already holds a run; pass --resume to go on, or --out for a new one")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     dataset = load_dataset(f"{cfg.env}-{cfg.dataset}" if cfg.dataset in DATASETS else cfg.dataset, env=cfg.env)
     if dataset.env != cfg.env:
         raise SystemExit(f"dataset {dataset.name!r} belongs to env {dataset.env!r}, not --env {cfg.env!r}")
+    # seeded after loading: generating a dataset on first use draws from the global RNGs, and the
+    # run must be the same whether its dataset was generated just now or read from the cache
+    seed_everything(cfg.seed)
     obs_mean, obs_std = dataset.obs_mean_std()
     agent = DecisionAgent(cfg.agent_config(), dataset.episodes[0].observations.shape[1],
                           dataset.episodes[0].actions.shape[1], obs_mean, obs_std).to(device)

@@ -212,3 +212,27 @@ def test_presets_config_files_and_flags_in_that_order():
     assert load_config(["--preset", "paper", "--dataset", "medium", "--d-model", "96"]).d_model == 96
     with pytest.raises(SystemExit, match="unknown preset 'gpu'.*cpu, paper"):
         load_config(["--preset", "gpu"])
+
+
+def test_a_run_does_not_depend_on_what_loading_its_dataset_drew_from_the_rngs(d4rl_file, tmp_path, monkeypatch):
+    """A suite dataset generated on first use draws from the global RNGs (SAC actors are built,
+    actions sampled); the run must equal one whose dataset came from the cache."""
+    import random
+
+    import train
+
+    def run(out):
+        cfg = train.load_config(list(train_args(d4rl_file, out, "--steps", "3", "--eval-episodes", "1"))[1:])
+        return torch.load(train.train(cfg) / "checkpoint.pt", weights_only=False)["agent"]
+
+    cached = run(tmp_path / "cached")
+    load = train.load_dataset
+
+    def load_after_drawing(*args, **kwargs):
+        random.random(), np.random.rand(), torch.rand(1)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(train, "load_dataset", load_after_drawing)
+    generated = run(tmp_path / "generated")
+    for key in cached:
+        assert torch.equal(cached[key], generated[key]), key

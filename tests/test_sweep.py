@@ -125,6 +125,8 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
     assert [step for step, _ in resumed["curves"]["eval/normalized_return_3600"]] == [5, 10]
     assert [r["target_return"] for r in resumed["evaluation"]["results"]] == [3600.0, 1800.0]
     assert resumed["machine"]["cpu_count"] > 0 and resumed["sweep_command"].startswith("python sweep.py")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert resumed["code"]["commit"] == head
     data_mean = load_dataset(str(d4rl_file), env="hopper").normalized_returns().mean()
     assert resumed["dataset_mean_normalized"] == pytest.approx(data_mean)
 
