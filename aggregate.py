@@ -139,6 +139,7 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
         tables.append(table)
     return {"cells": len(records), "tables": tables, "all_datasets": pooled(tables, reps, rng),
             "machines": dict(Counter(describe(r["machine"]) for r in records if r.get("machine"))),
+            "code": dict(Counter(describe_code(r.get("code")) for r in records)),
             "sweep_commands": sorted({r["sweep_command"] for r in records if r.get("sweep_command")})}
 
 
@@ -167,6 +168,12 @@ def describe(machine: dict) -> str:
     gpu = f", {machine['gpu']}" if machine.get("gpu") else ""
     return (f"{machine['cpu']}, {machine['cpu_count']} cores, {machine['platform']}, torch {machine['torch']}, "
             f"device {machine['device']}{gpu}")
+
+
+def describe_code(code: dict | None) -> str:
+    if code is None:  # cells from before sweep.py recorded the commit, or run outside a git checkout
+        return "commit not recorded"
+    return f"commit {code['commit'][:12]}" + (" with modified Python files" if code["python_files_modified"] else "")
 
 
 def fmt(value, digits=1) -> str:
@@ -211,6 +218,8 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
         lines += ["Reproduce:", "", "```bash", *summary["sweep_commands"], command, "```", "",
                   "Ran on:"]
         lines += [f"- {machine} ({count} cells)" for machine, count in summary["machines"].items()]
+        lines += ["", "Code (a cell's scores reproduce on the code it ran):"]
+        lines += [f"- {code} ({count} cells)" for code, count in sorted(summary["code"].items())]
         lines += ["", "Statistics over seeds whose cell finished; normalized return is D4RL's x100 scale, from "
                   "`evaluate.py` after training. The intervals are 95% stratified-bootstrap intervals "
                   f"(Agarwal et al. 2021, {cfg.reps} resamples); from a handful of seeds they are rough, and the "

@@ -22,7 +22,7 @@ def synthetic_record(backbone: str, seed: int, normalized: float | None, error: 
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
     cell = sweep.Cell("hopper", "medium", backbone, "window", seed, preset)
     record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
-              "dataset_mean_normalized": 37.25,
+              "dataset_mean_normalized": 37.25, "code": {"commit": "0123456789abcdef", "python_files_modified": False},
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
                           "torch": torch.__version__, "device": "cpu", "gpu": None}}
     if normalized is None:
@@ -53,6 +53,8 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     records += [synthetic_record("attention", seed, value) for seed, value in enumerate([10.0, 20.0, 30.0])]
     records.append(synthetic_record("mingru", 8, None, "step 7: ...\nloss is nan at step 8; stopping."))
     records.append(synthetic_record("mamba", 0, None, "RuntimeError: out of memory"))
+    records[0]["code"] = {"commit": "0123456789abcdef", "python_files_modified": True}
+    records[-1]["code"] = None  # a cell from before sweep.py recorded its commit
     for record in records:
         (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
     readme = tmp_path / "README.md"
@@ -83,6 +85,9 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     assert "published D4RL figures, not our runs" in markdown and "| 67.6 | 65.1 |" in markdown
     assert "not D4RL's file" in markdown and "test cpu, 2 cores" in markdown
     assert "its episodes' mean normalized return is 37.2" in markdown
+    assert "- commit 0123456789ab (11 cells)" in markdown
+    assert "- commit 0123456789ab with modified Python files (1 cells)" in markdown
+    assert "- commit not recorded (1 cells)" in markdown
     text = readme.read_text()
     assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
     assert "old text" not in text and "python sweep.py --seeds 0" in text and "15.1" in text
