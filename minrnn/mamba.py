@@ -4,7 +4,10 @@ Per channel c and state index n: delta_t = softplus(Linear(x_t)), B_t, C_t = Lin
 A = -exp(A_log), h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t, y_t = C_t . h_t + D x_t.
 The block: in-projection to two branches of width expand * d_model; a causal depthwise conv
 and SiLU on one, then the scan; SiLU of the other gates the result; out-projection.
-The step state is the last d_conv - 1 conv inputs and h, (batch, d_inner, d_state).
+The step state is the last d_conv - 1 conv inputs, (batch, d_conv - 1, d_inner), and h,
+(batch, d_inner, d_state).
+Without gradients (acting, evaluation), the conv and exp(delta A) take faster forms with the same
+values up to rounding; training keeps nn.Conv1d and exp, with which the sweep's Mamba runs trained.
 """
 import math
 
@@ -34,21 +37,26 @@ class Mamba(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
     def _causal_conv(self, u_padded, length):
-        """The depthwise conv over (batch, d_inner, d_conv - 1 + length) as d_conv shifted multiply-adds
-        with self.conv's weights: the same numbers as nn.Conv1d's forward, about twice as fast on
-        the few tokens of an acting step. `step` and a forward without gradients use it; training
-        keeps nn.Conv1d: its weight gradient sums in another order, and the sweep's recorded Mamba
-        runs trained with it."""
-        weight, y = self.conv.weight[:, 0], self.conv.bias.unsqueeze(-1)
+        """The depthwise conv over time-major inputs (batch, d_conv - 1 + length, d_inner).
+
+        Training runs nn.Conv1d. Without gradients it is d_conv shifted multiply-adds with the
+        same weights and the same numbers, about twice as fast on the few tokens of an acting step."""
+        if torch.is_grad_enabled():
+            return self.conv(u_padded.transpose(1, 2).contiguous()).transpose(1, 2)
+        weight, y = self.conv.weight[:, 0].t().contiguous(), self.conv.bias
         for k in range(self.d_conv):
-            y = torch.addcmul(y, u_padded[:, :, k:k + length], weight[:, k:k + 1])
+            y = torch.addcmul(y, u_padded[:, k:k + length], weight[k])
         return y
 
     def _scan_inputs(self, u):
         """(a, b, C) of the recurrence h = a * h + b for conv outputs u (..., d_inner)."""
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
-        a = torch.exp(delta.unsqueeze(-1) * -torch.exp(self.A_log))
+        A = -torch.exp(self.A_log)
+        if torch.is_grad_enabled():
+            a = torch.exp(delta.unsqueeze(-1) * A)
+        else:  # exp(x) = 2^(x log2 e): the same to rounding, and 4x faster in float32 on this CPU
+            a = torch.exp2(delta.unsqueeze(-1) * (A * math.log2(math.e)))
         b = (delta * u).unsqueeze(-1) * B.unsqueeze(-2)
         return a, b, C
 
@@ -60,23 +68,22 @@ class Mamba(nn.Module):
         u, z = self.in_proj(x).chunk(2, dim=-1)
         conv_state, h0 = state if state is not None else (None, None)
         if conv_state is None:
-            conv_state = u.new_zeros(u.shape[0], self.d_inner, self.d_conv - 1)
-        u_padded = torch.cat([conv_state, u.transpose(1, 2)], dim=2)
-        conv = self.conv(u_padded) if torch.is_grad_enabled() else self._causal_conv(u_padded, x.shape[1])
-        u = F.silu(conv).transpose(1, 2)
+            conv_state = u.new_zeros(u.shape[0], self.d_conv - 1, self.d_inner)
+        u_padded = torch.cat([conv_state, u], dim=1)
+        u = F.silu(self._causal_conv(u_padded, x.shape[1]))
         a, b, C = self._scan_inputs(u)
         h = linear_scan(a, b, h0)
-        return self._output(h, C, u, z), (u_padded[:, :, u_padded.shape[2] - (self.d_conv - 1):], h[:, -1])
+        return self._output(h, C, u, z), (u_padded[:, u_padded.shape[1] - (self.d_conv - 1):], h[:, -1])
 
     def init_state(self, batch_size, device=None, dtype=None):
-        return (torch.zeros(batch_size, self.d_inner, self.d_conv - 1, device=device, dtype=dtype),
+        return (torch.zeros(batch_size, self.d_conv - 1, self.d_inner, device=device, dtype=dtype),
                 torch.zeros(batch_size, self.d_inner, self.d_state, device=device, dtype=dtype))
 
     def step(self, x, state):
         conv_state, h = state
         u, z = self.in_proj(x).chunk(2, dim=-1)
-        window = torch.cat([conv_state, u.unsqueeze(-1)], dim=-1)  # (batch, d_inner, d_conv)
-        u = F.silu(self._causal_conv(window, 1)[..., 0])
+        window = torch.cat([conv_state, u.unsqueeze(1)], dim=1)  # (batch, d_conv, d_inner)
+        u = F.silu(self._causal_conv(window, 1)[:, 0])
         a, b, C = self._scan_inputs(u)
         h = a * h + b
-        return self._output(h, C, u, z), (window[:, :, 1:], h)
+        return self._output(h, C, u, z), (window[:, 1:], h)

@@ -29,12 +29,10 @@ def blocked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: bo
     batch, length, *channels = a.shape
     chunk = 1 << max(3, math.ceil(math.log2(math.sqrt(length))))
     if length <= chunk:  # one chunk (the few tokens of an acting step): a plain loop from h0
-        order = slice(None, None, -1) if reverse else slice(None)
-        states, state = [], h0
-        for a_t, b_t in zip(a.unbind(1)[order], b.unbind(1)[order]):
-            state = torch.addcmul(b_t, a_t, state)
-            states.append(state)
-        return torch.stack(states[order], dim=1)
+        h, state = torch.empty_like(a), h0
+        for i in range(length - 1, -1, -1) if reverse else range(length):
+            state = torch.addcmul(b[:, i], a[:, i], state, out=h[:, i])
+        return h
     n_chunks = math.ceil(length / chunk)
     pad = n_chunks * chunk - length
     if pad:  # padding with a = 1, b = 0 leaves the state unchanged
