@@ -184,10 +184,15 @@ def test_export_picks_medium_in_band_and_never_ships_a_weak_expert():
     assert (medium.step, expert) == (20, None)
     nearer_a_third = {**evaluations, 25: Checkpoint(25, 34.0 * 32.5, 34.0)}
     assert pick_checkpoints(ExportConfig(run="r"), nearer_a_third)[0].step == 25
+    # a late collapse back into the band, after the run passed it, is no early-stopped medium
+    collapsed_late = {**evaluations, 60: Checkpoint(60, 33.3 * 32.5, 33.3)}
+    assert pick_checkpoints(ExportConfig(run="r"), collapsed_late)[0].step == 20
     with pytest.raises(ValueError, match="not an expert"):
         pick_checkpoints(ExportConfig(run="r", expert_step=30), evaluations)
-    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\].*10: 5.0"):
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\] before .*10: 5.0"):
         pick_checkpoints(ExportConfig(run="r"), {k: evaluations[k] for k in (10, 40)})
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\] before"):
+        pick_checkpoints(ExportConfig(run="r"), {k: collapsed_late[k] for k in (10, 40, 60)})
     with pytest.raises(ValueError, match="not worse than expert"):
         pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), evaluations)
 

@@ -5,7 +5,9 @@
 
 Automatic choice, from the run's eval.jsonl: medium = of the checkpoints whose normalized return
 lies in [medium_low, medium_high], the one closest to medium_target (a third of the way from
-random to expert on D4RL's scale, D4RL's "medium": a policy stopped at about a third of the expert);
+random to expert on D4RL's scale, D4RL's "medium": a policy stopped at about a third of the expert),
+taken only from the run before it first scored above medium_high: a run that has passed the band
+and later collapses into it for one evaluation (walker2d's falls) is not a policy stopped early;
 expert = the checkpoint with the best return, if it reaches --min-expert-score. When no checkpoint
 does (a run not trained long enough yet), the export ships no expert (manifest "expert": null, and
 the expert datasets say so) rather than a weaker policy under that name. A --expert-step below the
@@ -41,11 +43,14 @@ def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> t
                              f"evaluated steps: {', '.join(map(str, sorted(evaluations)))}")
         return evaluations[step]
 
-    in_band = [c for _, c in sorted(evaluations.items()) if cfg.medium_low <= c.normalized <= cfg.medium_high]
+    passed = min((step for step, c in evaluations.items() if c.normalized > cfg.medium_high), default=None)
+    in_band = [c for step, c in sorted(evaluations.items())
+               if cfg.medium_low <= c.normalized <= cfg.medium_high and (passed is None or step < passed)]
     if not cfg.medium_step and not in_band:
         scores = ", ".join(f"{c.step}: {c.normalized:.1f}" for _, c in sorted(evaluations.items()))
         raise ValueError(f"no checkpoint of {cfg.run} scores within [{cfg.medium_low}, {cfg.medium_high}] "
-                         f"for medium (normalized scores: {scores}); train longer or pass --medium-step")
+                         f"before it first scored above {cfg.medium_high}, for medium (normalized scores: "
+                         f"{scores}); train longer or pass --medium-step")
     medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
         in_band, key=lambda c: abs(c.normalized - cfg.medium_target))
     expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
