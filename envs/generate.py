@@ -29,7 +29,7 @@ import torch
 
 from envs.dataset import DATASETS, Dataset
 from envs.minari_data import suite_dataset_id, write_suite_dataset
-from envs.policies import POLICIES_DIR, load_manifest, read_evaluations
+from envs.policies import POLICIES_DIR, Manifest, load_manifest, read_evaluations
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
 from envs.specs import env_spec, make_env
 from runutils import parse_config
@@ -48,6 +48,18 @@ class GenerateConfig:
     overwrite: bool = False
 
 
+def policies_used(manifest: Manifest, dataset: str) -> dict:
+    """The policies of `manifest` that `dataset` is built from, as it records them (metadata["minrnn"])."""
+    used = {"run": manifest.run}
+    if dataset in ("medium", "medium-expert", "medium-replay"):
+        used["medium"] = asdict(manifest.medium)
+    if dataset in ("expert", "medium-expert"):
+        used["expert"] = manifest.expert and asdict(manifest.expert)
+    if dataset == "medium-replay":
+        used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
+    return used
+
+
 def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
     """The (schedule, num_transitions) rollouts that make up `cfg.dataset`, and what they used.
 
@@ -58,7 +70,7 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
     random_policy = UniformRandomPolicy(gym_env.action_space, np.random.default_rng(cfg.seed))
     if cfg.dataset == "random":
         return [([(0, random_policy)], cfg.num_transitions)], {"policy": "uniform random"}
-    manifest, actor_dir = load_manifest(cfg.env, Path(cfg.policies or POLICIES_DIR))
+    manifest, actor_dir = load_manifest(cfg.env, cfg.policies)
 
     def actor(step: int, generator: torch.Generator) -> SACActorPolicy:
         return SACActorPolicy(actor_dir / manifest.actor_file(step), gym_env, generator, cfg.deterministic)
@@ -68,13 +80,11 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         raise ValueError(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best return "
                          f"{best.return_mean:.0f} ({best.normalized:.1f} normalized) at step {best.step}, "
                          f"short of an expert; datasets available for {cfg.env}: random, medium, medium-replay")
-    used = {"run": manifest.run, "medium": asdict(manifest.medium),
-            "expert": manifest.expert and asdict(manifest.expert)}
+    used = policies_used(manifest, cfg.dataset)
     if cfg.dataset == "medium-replay":
         generator = torch.Generator().manual_seed(cfg.seed)
         schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts), actor(step, generator))
                                            for step in manifest.replay_steps]
-        used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
         return [(schedule, manifest.medium.step)], used
     levels = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"]}[cfg.dataset]
     return [([(0, actor(getattr(manifest, level).step, torch.Generator().manual_seed(cfg.seed)))],

@@ -82,17 +82,39 @@ def load_minari(dataset_id: str, env: str | None = None, download: bool = False)
                       f"truncated or corrupt ({err})") from err
 
 
+def built_from_other_policies(path: Path, env: str, dataset: str) -> bool:
+    """Whether the cached suite dataset at `path` was built from shipped policies other than those
+    envs/policies/<env> holds now (a new export since). Datasets built from a policies directory of
+    the user's own (`generate --policies`) are theirs to manage and count as current."""
+    from minari.dataset.minari_storage import MinariStorage
+
+    from envs.generate import policies_used  # here: envs.generate imports this module
+    from envs.policies import load_manifest
+
+    recipe = MinariStorage.read_raw_metadata(path / "data").get(NAMESPACE, {})
+    if dataset == "random" or recipe.get("policies"):
+        return False
+    used = policies_used(load_manifest(env)[0], dataset)
+    changed = sorted(key for key, value in used.items() if recipe.get(key) != value)
+    if changed:
+        print(f"{path} was built from other shipped policies than envs/policies/{env} holds now "
+              f"({', '.join(changed)} differ): generating it again", flush=True)
+    return bool(changed)
+
+
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
-    """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is asked for.
+    """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is
+    asked for, and again when the shipped policies have changed since.
 
     A freshly generated dataset is read back from disk like a cached one, so that a run on it is
     the same run either way.
     """
     path = minari_root() / suite_dataset_id(env, dataset, seed)
-    if not (path / "data").exists():
+    stale = (path / "data").exists() and built_from_other_policies(path, env, dataset)
+    if stale or not (path / "data").exists():
         from envs.generate import GenerateConfig, generate
 
-        generate(GenerateConfig(env=env, dataset=dataset, seed=seed))
+        generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=stale))
     if (path / FAST_COPY).exists():
         return load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}")
     loaded = load_minari(suite_dataset_id(env, dataset, seed), env=env)

@@ -2,6 +2,7 @@
 import functools
 import http.server
 import json
+import re
 import socket
 import threading
 
@@ -15,7 +16,7 @@ from minari.data_collector import EpisodeBuffer
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import write_suite_dataset
-from envs.policies import Checkpoint, load_manifest
+from envs.policies import Checkpoint, load_manifest, read_evaluations
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
 from envs.train_sac import SACConfig, train
@@ -146,6 +147,25 @@ def test_generator_end_to_end(policies, minari_root):
     generate(GenerateConfig(env="hopper", dataset="medium-replay", num_envs=4, vectorization="sync",
                             policies=str(policies)))
     assert load_dataset("hopper-medium-replay").num_transitions == manifest.medium.step
+
+
+def test_a_cached_dataset_is_generated_again_when_the_shipped_policies_change(
+        policies, tmp_path, minari_root, monkeypatch, capsys):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
+    manifest = load_manifest("hopper")[0]
+    assert load_dataset("hopper-medium-replay").num_transitions == manifest.medium.step
+    assert "generating" in capsys.readouterr().out
+    load_dataset("hopper-medium-replay")
+    assert "generating" not in capsys.readouterr().out  # the same policies: read from the cache
+    # a new export with another medium checkpoint (between the old medium and the expert)
+    curve = read_evaluations(policies / "hopper" / "learning_curve.jsonl")
+    between = next(c for c in curve.values() if manifest.medium.return_mean < c.return_mean < manifest.expert.return_mean)
+    export(ExportConfig(run=manifest.run, medium_step=between.step, expert_step=manifest.expert.step,
+                        min_expert_score=-100.0, out=str(tmp_path / "hopper")))
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", tmp_path)
+    assert load_dataset("hopper-medium-replay").num_transitions == between.step
+    assert re.search(r"built from other shipped policies .*\(medium, replay_steps differ\): generating it again",
+                     capsys.readouterr().out)
 
 
 def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(policies, tmp_path, minari_root):

@@ -53,12 +53,14 @@ class Manifest:
         return cls(**{**fields, "medium": Checkpoint(**fields["medium"]), "expert": expert})
 
 
-def load_manifest(env: str, policies_dir: Path = POLICIES_DIR) -> tuple[Manifest, Path]:
-    """The manifest of `env`'s shipped policies and the directory holding its actors."""
+def load_manifest(env: str, policies_dir: str | Path | None = None) -> tuple[Manifest, Path]:
+    """The manifest of `env`'s policies in `policies_dir` (default: the shipped ones, POLICIES_DIR)
+    and the directory holding its actors."""
     env_spec(env)
-    path = Path(policies_dir) / env / "manifest.json"
+    policies_dir = Path(policies_dir or POLICIES_DIR)
+    path = policies_dir / env / "manifest.json"
     if not path.exists():
-        shipped = sorted(p.parent.name for p in Path(policies_dir).glob("*/manifest.json"))
+        shipped = sorted(p.parent.name for p in policies_dir.glob("*/manifest.json"))
         raise FileNotFoundError(
             f"no behaviour policies for {env}: {path} is missing (policies exist for: "
             f"{', '.join(shipped) or 'none'}). Train one with `python -m envs.train_sac --env {env}` and "
