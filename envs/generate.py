@@ -48,13 +48,17 @@ class GenerateConfig:
     overwrite: bool = False
 
 
+# the manifest's policies each non-random dataset acts with (medium-replay: also the actors before medium)
+POLICY_LEVELS = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"],
+                 "medium-replay": ["medium"]}
+
+
 def policies_used(manifest: Manifest, dataset: str) -> dict:
     """The policies of `manifest` that `dataset` is built from, as it records them (metadata["minrnn"])."""
     used = {"run": manifest.run}
-    if dataset in ("medium", "medium-expert", "medium-replay"):
-        used["medium"] = asdict(manifest.medium)
-    if dataset in ("expert", "medium-expert"):
-        used["expert"] = manifest.expert and asdict(manifest.expert)
+    for level in POLICY_LEVELS[dataset]:
+        checkpoint = getattr(manifest, level)
+        used[level] = checkpoint and asdict(checkpoint)
     if dataset == "medium-replay":
         used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
     return used
@@ -86,9 +90,8 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts), actor(step, generator))
                                            for step in manifest.replay_steps]
         return [(schedule, manifest.medium.step)], used
-    levels = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"]}[cfg.dataset]
     return [([(0, actor(getattr(manifest, level).step, torch.Generator().manual_seed(cfg.seed)))],
-             cfg.num_transitions) for level in levels], used
+             cfg.num_transitions) for level in POLICY_LEVELS[cfg.dataset]], used
 
 
 def generate(cfg: GenerateConfig) -> Dataset:

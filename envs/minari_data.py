@@ -110,11 +110,11 @@ def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
     the same run either way.
     """
     path = minari_root() / suite_dataset_id(env, dataset, seed)
-    stale = (path / "data").exists() and built_from_other_policies(path, env, dataset)
-    if stale or not (path / "data").exists():
+    cached = (path / "data").exists()
+    if not cached or built_from_other_policies(path, env, dataset):
         from envs.generate import GenerateConfig, generate
 
-        generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=stale))
+        generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=cached))
     if (path / FAST_COPY).exists():
         return load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}")
     loaded = load_minari(suite_dataset_id(env, dataset, seed), env=env)
