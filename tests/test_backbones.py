@@ -66,6 +66,29 @@ def test_forward_without_autograd_equals_forward_with_it(config):
             torch.testing.assert_close(b, a.detach(), rtol=1e-12, atol=1e-12)
 
 
+def test_mamba_acting_weights_follow_changes_to_the_parameters():
+    """Mamba's no-grad path keeps weights it derives between calls: an optimizer step,
+    load_state_dict and a dtype change must each renew them."""
+    model, other = make("mamba"), make("mamba", seed=1)
+    x = torch.randn(2, 5, 16, dtype=torch.float64)
+
+    def assert_no_grad_path_matches_training_path():
+        with torch.inference_mode():
+            y_acting = model(x.to(next(model.parameters()).dtype))[0]
+        y_training = model(x.to(next(model.parameters()).dtype))[0].detach()
+        torch.testing.assert_close(y_acting, y_training, rtol=1e-6, atol=1e-6)
+
+    assert_no_grad_path_matches_training_path()  # fills the cache
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(x)[0].square().sum().backward()
+    optimizer.step()
+    assert_no_grad_path_matches_training_path()
+    model.load_state_dict(other.state_dict())
+    assert_no_grad_path_matches_training_path()
+    model.float()
+    assert_no_grad_path_matches_training_path()
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("split", [1, 5, 37])
 def test_split_run_equals_whole_run(config, split):
