@@ -91,11 +91,12 @@ class Mamba(nn.Module):
         u = F.silu(self._causal_conv(u_padded, length))
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
+        du = delta * u
         if torch.is_grad_enabled() or x.device.type != "cpu":
             a = torch.exp(delta.unsqueeze(-2) * -torch.exp(self.A_log.t().contiguous()))
-            h = linear_scan(a, (delta * u).unsqueeze(-2) * B.unsqueeze(-1), h0)
+            h = linear_scan(a, du.unsqueeze(-2) * B.unsqueeze(-1), h0)
         else:
-            h = self._scan_stepwise(delta, delta * u, B, h0)
+            h = self._scan_stepwise(delta, du, B, h0)
         y = torch.addcmul(torch.matmul(C.unsqueeze(-2), h).squeeze(-2), self.D, u)
         return self.out_proj(y * F.silu(z)), (u_padded[:, length:], h[:, -1])
 

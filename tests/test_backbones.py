@@ -73,9 +73,10 @@ def test_mamba_acting_weights_follow_changes_to_the_parameters():
     x = torch.randn(2, 5, 16, dtype=torch.float64)
 
     def assert_no_grad_path_matches_training_path():
+        x_in_model_dtype = x.to(next(model.parameters()).dtype)
         with torch.inference_mode():
-            y_acting = model(x.to(next(model.parameters()).dtype))[0]
-        y_training = model(x.to(next(model.parameters()).dtype))[0].detach()
+            y_acting = model(x_in_model_dtype)[0]
+        y_training = model(x_in_model_dtype)[0].detach()
         torch.testing.assert_close(y_acting, y_training, rtol=1e-6, atol=1e-6)
 
     assert_no_grad_path_matches_training_path()  # fills the cache
