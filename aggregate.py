@@ -107,6 +107,13 @@ def data_source(env: str, dataset: str) -> tuple[str, str | None]:
 
 
 def summarize(records: list[dict], reps: int, seed: int) -> dict:
+    versions = defaultdict(list)  # cells written before agent versions existed are version 1
+    for record in records:
+        versions[record.get("agent_version", 1)].append(record["cell"]["name"])
+    if len(versions) > 1:
+        raise ValueError("cells of different agent versions cannot be pooled: " + "; ".join(
+            f"version {v}: {len(names)} cells, e.g. {names[0]}" for v, names in sorted(versions.items()))
+            + "; put each version's cells in its own --results folder")
     rng = np.random.default_rng(seed)
     groups = defaultdict(list)
     for record in records:  # cells written before presets were part of a cell ran the cpu preset
@@ -137,7 +144,7 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
                 "loss": mean_curve(ok, "train/loss"),
                 "train_s": float(np.mean([r["train_s"] for r in ok])) if ok else None})
         tables.append(table)
-    return {"cells": len(records), "tables": tables, "all_datasets": pooled(tables, reps, rng),
+    return {"cells": len(records), "agent_version": next(iter(versions), None), "tables": tables, "all_datasets": pooled(tables, reps, rng),
             "machines": dict(Counter(describe(r["machine"]) for r in records if r.get("machine"))),
             "code": dict(Counter(describe_code(r.get("code")) for r in records)),
             "sweep_commands": sorted({r["sweep_command"] for r in records if r.get("sweep_command")})}

@@ -47,7 +47,8 @@ def load_agent(run_dir: str, device="cpu") -> tuple[DecisionAgent, dict]:
         raise ValueError(f"no checkpoint in {run_dir!r}: {path} does not exist (train.py writes it)")
     checkpoint = torch.load(path, map_location=device, weights_only=False)
     config = checkpoint["config"]
-    agent_config = AgentConfig(**{k: config[k] for k in AgentConfig.__dataclass_fields__})
+    saved = {"init": "torch", **config}  # runs saved before `init` existed used PyTorch's
+    agent_config = AgentConfig(**{k: saved[k] for k in AgentConfig.__dataclass_fields__})
     agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"]).to(device)
     agent.load_state_dict(checkpoint["agent"])
     return agent.eval(), config

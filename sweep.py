@@ -16,7 +16,8 @@ with the tail of the failing output), the train config, the wall times, evaluate
 the learning curves from the tensorboard logs and the machine it ran on; aggregate.py needs
 nothing else.
 
-A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A cell with a
+A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A cell made by
+another agent version (agents.decision.AGENT_VERSION) is run again and its JSON replaced. A cell with a
 checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume.
 
 Locally, cells run in a process pool of --workers, by default the cores divided by the threads
@@ -41,7 +42,7 @@ from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
 
-from agents.decision import CONTEXTS
+from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from minrnn import BACKBONES
 from runutils import atomic_path, parse_config, pick_device
@@ -175,6 +176,7 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
             status, record["evaluate_s"], tail = run_logged(eval_argv, path / "sweep.log", workdir)
         config_path = path / "config.json"
         record["train_config"] = json.loads(config_path.read_text()) if config_path.exists() else None
+        record["agent_version"] = agent_version(record["train_config"]) if record["train_config"] else None
         record["machine"] = describe_machine(record["train_config"]["device"] if record["train_config"] else "auto")
         if status != 0:
             record["error"] = tail
@@ -251,10 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     cells = [Cell(env, dataset, backbone, context, seed, cfg.preset) for seed, env, dataset, context, backbone
              in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.contexts, cfg.backbones)]
 
+    # a cell made by another agent version (cells before versions existed: 1) is made again
+    version = agent_version(asdict(load_config(["--preset", cfg.preset, *train_flags])))
     todo, skipped, failed_before = [], 0, []
     for cell in cells:
         path = Path(cfg.results) / f"{cell.name}.json"
         previous = json.loads(path.read_text()) if path.exists() else None
+        if previous and previous.get("agent_version", 1) != version:
+            previous = None
         if previous and (previous["status"] == "ok" or not cfg.retry_failed):
             skipped += 1
             if previous["status"] == "failed":

@@ -18,8 +18,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from minrnn import build_backbone
+from minrnn.mamba import Mamba
 
 CONTEXTS = ("window", "episode")
+INITS = ("reference", "torch")
+# Changes whenever the agent's architecture or initialisation does; results of different
+# versions are never pooled. 1: PyTorch's default initialisation (cells that record no version);
+# 2: the reference initialisation (`initialise`). `init="torch"` builds version 1 again.
+AGENT_VERSION = 2
 
 
 @dataclass
@@ -33,6 +39,40 @@ class AgentConfig:
     dropout: float = 0.1
     max_timestep: int = 1000  # size of the timestep embedding; later steps share the last row
     return_scale: float = 1000.0  # returns-to-go are divided by this
+    init: str = "reference"  # "reference" (see `initialise`) or "torch" (PyTorch's defaults: agent version 1)
+
+
+def agent_version(config: dict) -> int:
+    """The agent version of a saved run's config; runs saved before `init` existed used PyTorch's."""
+    return 1 if config.get("init", "torch") == "torch" else AGENT_VERSION
+
+
+def initialise(agent: nn.Module, n_layers: int) -> None:
+    """The reference initialisation, chosen per module after the code each comes from.
+
+    Everything but Mamba's mixers: as Decision Transformer (GPT-2; CORL's dt.py keeps it):
+    Linear and Embedding weights N(0, 0.02), biases 0, LayerNorm weight 1 and bias 0. That covers
+    the token embeddings, the action head, attention, the blocks' MLPs and the minGRU/minLSTM
+    gates, whose paper and reference code (lucidrains' minGRU) leave PyTorch's defaults; N(0, 0.02)
+    there was measured (docs/agents.md). PyTorch's own default for nn.Embedding is N(0, 1): the
+    timestep embedding, added to every token, would dwarf the token embeddings.
+    Mamba's mixers: as mamba_ssm (`_init_weights` with `rescale_prenorm_residual`): A_log = log(1..N)
+    (S4D-real), D = 1, the dt bias the inverse softplus of a log-uniform step size in [dt_min,
+    dt_max] (set in Mamba.__init__), Linear weights PyTorch's default, and out_proj's divided by
+    sqrt(2 n_layers) (two residual branches per block: mixer and MLP)."""
+    in_mamba = {id(m) for mixer in agent.modules() if isinstance(mixer, Mamba) for m in mixer.modules()}
+    for module in agent.modules():
+        if id(module) in in_mamba:
+            if isinstance(module, Mamba):
+                with torch.no_grad():
+                    module.out_proj.weight.div_((2 * n_layers) ** 0.5)
+        elif isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
 
 class DecisionAgent(nn.Module):
@@ -41,6 +81,8 @@ class DecisionAgent(nn.Module):
         super().__init__()
         if cfg.context not in CONTEXTS:
             raise ValueError(f"unknown context {cfg.context!r}; valid contexts: {', '.join(CONTEXTS)}")
+        if cfg.init not in INITS:
+            raise ValueError(f"unknown init {cfg.init!r}; valid inits: {', '.join(INITS)}")
         self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
         options = {"n_heads": cfg.n_heads} if cfg.backbone == "attention" else {}
         self.backbone = build_backbone(cfg.backbone, d_model=cfg.d_model, n_layers=cfg.n_layers,
@@ -54,6 +96,8 @@ class DecisionAgent(nn.Module):
         self.predict_action = nn.Sequential(nn.Linear(cfg.d_model, act_dim), nn.Tanh())
         self.register_buffer("obs_mean", torch.as_tensor(np.zeros(obs_dim) if obs_mean is None else obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(np.ones(obs_dim) if obs_std is None else obs_std, dtype=torch.float32))
+        if cfg.init == "reference":
+            initialise(self, cfg.n_layers)
 
     def embed(self, returns_to_go, observations, actions, timesteps):
         """(batch, T) returns-to-go and timesteps, (batch, T, dim) observations and actions -> (batch, 3T, d)."""

@@ -1,15 +1,13 @@
-"""Mamba (Gu and Dao 2023): the S6 selective-scan block in plain PyTorch.
+"""Mamba (Gu and Dao 2023): the S6 selective-scan block.
 
 Per channel c and state index n: delta_t = softplus(Linear(x_t)), B_t, C_t = Linear(x_t),
 A = -exp(A_log), h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t, y_t = C_t . h_t + D x_t.
 The block: in-projection to two branches of width expand * d_model; a causal depthwise conv
 and SiLU on one, then the scan; SiLU of the other gates the result; out-projection.
 The step state is the last d_conv - 1 conv inputs, (batch, d_conv - 1, d_inner), and h,
-(batch, d_state, d_inner): channels innermost, so that C_t . h_t is a batched (1, d_state) x
-(d_state, d_inner) matmul, three times faster on the CPU than a sum over a last dim of d_state.
-Without gradients (acting, evaluation) the conv runs as shifted multiply-adds and, on the CPU,
-the scan step by step in one buffer: the same values up to rounding. Training keeps nn.Conv1d and
-the parallel scan, with which the sweep's Mamba runs trained.
+(batch, d_state, d_inner), channels innermost. The scan is `selective_scan`: a fused kernel on
+the CPU, plain PyTorch elsewhere. Without gradients (acting, evaluation) the conv runs as shifted
+multiply-adds, the same values up to rounding; training keeps nn.Conv1d.
 """
 import math
 
@@ -17,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from minrnn.scan import linear_scan
+from minrnn.selective_scan import selective_scan
 
 
 class Mamba(nn.Module):
@@ -51,35 +49,17 @@ class Mamba(nn.Module):
         return y
 
     def _acting_weights(self):
-        """The conv weight as (d_conv, d_inner) and A log2(e) as (d_state, d_inner), for the no-grad path.
+        """The conv weight as (d_conv, d_inner), for the no-grad path.
 
-        Kept between calls, since making them is 6 of the some 45 small ops of an acting call,
-        until a parameter changes: an optimizer step, load_state_dict and .to() each change the
-        parameter's version counter or storage. (Writes through `.data` change neither; a module
-        made under torch.inference_mode has no version counters and can't be trained anyway.)"""
-        key = [(0 if p.is_inference() else p._version, p.data_ptr(), p.dtype, p.device)
-               for p in (self.conv.weight, self.A_log)]
+        Kept between calls until the parameter changes: an optimizer step, load_state_dict and
+        .to() each change its version counter or storage. (Writes through `.data` change neither;
+        a module made under torch.inference_mode has no version counters and can't be trained.)"""
+        p = self.conv.weight
+        key = (0 if p.is_inference() else p._version, p.data_ptr(), p.dtype, p.device)
         if getattr(self, "_acting_key", None) != key:
-            self._acting_cache = (self.conv.weight[:, 0].t().contiguous(),
-                                  torch.exp(self.A_log.t().contiguous()).mul_(-math.log2(math.e)))
+            self._acting_cache = (p[:, 0].t().contiguous(),)
             self._acting_key = key
         return self._acting_cache
-
-    def _scan_stepwise(self, delta, du, B, h0):
-        """All states h without gradients on the CPU: step by step, in one buffer.
-
-        exp(delta A) is computed as 2^(delta A log2 e) (the same to rounding; 4x faster in float32
-        here), and each h_t is written over it in place. The parallel form makes four tensors of
-        (batch, length, d_state, d_inner) (delta A, a, b, h) and passes over them several times;
-        this one makes one and keeps each step's slice in cache. On the 2-core CPU that is faster at
-        every length, d_model 64: 4x for 10 windows of 60 tokens, 3.5x for 8 sequences of 4096, and
-        12% for a whole acting call of the cpu-preset agent (3 tokens, 10 envs)."""
-        h = delta.unsqueeze(-2) * self._acting_weights()[1]
-        torch.exp2(h, out=h)
-        state = h0
-        for t in range(h.shape[1]):
-            state = h[:, t].mul_(state).addcmul_(du[:, t].unsqueeze(-2), B[:, t].unsqueeze(-1))
-        return h
 
     def forward(self, x, state=None):
         batch, length, _ = x.shape
@@ -91,14 +71,9 @@ class Mamba(nn.Module):
         u = F.silu(self._causal_conv(u_padded, length))
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
-        du = delta * u
-        if torch.is_grad_enabled() or x.device.type != "cpu":
-            a = torch.exp(delta.unsqueeze(-2) * -torch.exp(self.A_log.t().contiguous()))
-            h = linear_scan(a, du.unsqueeze(-2) * B.unsqueeze(-1), h0)
-        else:
-            h = self._scan_stepwise(delta, du, B, h0)
-        y = torch.addcmul(torch.matmul(C.unsqueeze(-2), h).squeeze(-2), self.D, u)
-        return self.out_proj(y * F.silu(z)), (u_padded[:, length:], h[:, -1])
+        y, h_last = selective_scan(delta, u, -torch.exp(self.A_log), B, C, h0)
+        y = torch.addcmul(y, self.D, u)
+        return self.out_proj(y * F.silu(z)), (u_padded[:, length:], h_last)
 
     def init_state(self, batch_size, device=None, dtype=None):
         return (torch.zeros(batch_size, self.d_conv - 1, self.d_inner, device=device, dtype=dtype),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.decision import CONTEXTS, Actor, AgentConfig, DecisionAgent
+from agents.decision import CONTEXTS, Actor, AgentConfig, DecisionAgent, agent_version
 from minrnn import BACKBONES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +32,37 @@ def recorded_trajectory(length, dtype=torch.float64, seed=0):
     obs = torch.randn(1, length, 11, generator=gen, dtype=dtype)
     actions = torch.rand(1, length, 3, generator=gen, dtype=dtype) * 2 - 1
     return rtg, obs, actions, torch.arange(length)[None]
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_initialisation_scales(backbone):
+    """The reference initialisation (agents.decision.initialise); init="torch" keeps PyTorch's."""
+    torch.manual_seed(0)
+    cfg = AgentConfig(backbone=backbone, d_model=64, n_layers=2)
+    agent = DecisionAgent(cfg, 11, 3)
+    assert agent.embed_timestep.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert agent.embed_state.weight.std().item() == pytest.approx(0.02, rel=0.15)
+    for name, module in agent.named_modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            assert torch.all(module.weight == 1) and torch.all(module.bias == 0), name
+        if ".mixer." in name and backbone == "mamba":
+            continue
+        if isinstance(module, torch.nn.Linear) and module.weight.numel() >= 1000:
+            assert module.weight.std().item() == pytest.approx(0.02, rel=0.1), name
+        if isinstance(module, torch.nn.Linear) and module.bias is not None:
+            assert torch.all(module.bias == 0), name
+    if backbone == "mamba":  # mamba_ssm's own: S4D-real A, D = 1, dt in [1e-3, 0.1], out_proj / sqrt(2 n_layers)
+        mixer = agent.backbone.blocks[0].mixer
+        assert torch.equal(mixer.A_log[0], torch.log(torch.arange(1, mixer.d_state + 1.0)))
+        assert torch.all(mixer.D == 1)
+        dt = torch.nn.functional.softplus(mixer.dt_proj.bias)
+        assert 1e-3 <= dt.min().item() and dt.max().item() <= 0.1 + 1e-6
+        kaiming_std = 1 / (3 * mixer.d_inner) ** 0.5  # uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert mixer.out_proj.weight.std().item() == pytest.approx(kaiming_std / 2, rel=0.05)
+    torch.manual_seed(0)
+    default = DecisionAgent(AgentConfig(backbone=backbone, d_model=64, n_layers=2, init="torch"), 11, 3)
+    assert default.embed_timestep.weight.std().item() == pytest.approx(1.0, rel=0.05)
+    assert (agent_version({"init": "torch"}), agent_version({}), agent_version({"init": "reference"})) == (1, 1, 2)
 
 
 @pytest.mark.parametrize("context", CONTEXTS)

@@ -9,6 +9,7 @@ import torch
 
 import aggregate
 import sweep
+from agents.decision import AGENT_VERSION
 from envs import load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,11 +136,30 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
     data_mean = load_dataset(str(d4rl_file), env="hopper").normalized_returns().mean()
     assert resumed["dataset_mean_normalized"] == pytest.approx(data_mean)
 
+    assert fresh["agent_version"] == resumed["agent_version"] == AGENT_VERSION
+
     before = {path.name: path.read_text() for path in results.iterdir()}
     capsys.readouterr()
     assert sweep.main(grid) == 0
     assert "0 to run, 2 skipped" in capsys.readouterr().out
     assert {path.name: path.read_text() for path in results.iterdir()} == before
+
+    # a cell of an older agent version is made again with the current one; the other is left alone
+    old = results / f"{interrupted.name}.json"
+    old.write_text(json.dumps({k: v for k, v in resumed.items() if k != "agent_version"}))
+    assert sweep.main(grid) == 0
+    assert "1 to run, 1 skipped" in capsys.readouterr().out
+    assert json.loads(old.read_text())["agent_version"] == AGENT_VERSION
+    assert (results / "hopper-hopper_random-v2-mingru-window-s0.json").read_text() == before[
+        "hopper-hopper_random-v2-mingru-window-s0.json"]
+
+
+def test_aggregate_refuses_to_pool_agent_versions():
+    new, old = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 1, 20.0)
+    new["agent_version"] = AGENT_VERSION
+    with pytest.raises(ValueError, match=rf"different agent versions.*version 1: 1 cells, e\.g\. "
+                                         rf"hopper-medium-mingru-window-s1.*version {AGENT_VERSION}: 1 cells"):
+        aggregate.summarize([new, old], reps=10, seed=0)
 
 
 def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_path, capsys):
