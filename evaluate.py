@@ -1,16 +1,16 @@
 """Evaluate a trained agent in the simulator, step by step with its recurrent state.
 
-    python evaluate.py RUN_DIR --episodes 10
+    python evaluate.py RUN_DIR --episodes 10                         # or RUN_DIR/checkpoint.pt, any checkpoint
     python evaluate.py RUN_DIR --json results.json --video videos/   # mp4 of a rollout, headless
     python evaluate.py RUN_DIR --watch                               # MuJoCo's viewer (needs a display)
 
 Rolls out `episodes` episodes per target return (the env's Decision Transformer targets unless
 --target-returns is given) in gymnasium vector envs, prints raw and D4RL-normalized returns,
-and logs them, with frames of the video, to RUN_DIR/tb. For headless video set MUJOCO_GL=egl (or osmesa).
+and logs them, with frames of the video, to RUN_DIR/tb (the checkpoint's directory). For headless
+video set MUJOCO_GL=egl (or osmesa). A bad value or file: one line `error: ...`, exit status 1.
 """
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +20,14 @@ from torch.utils.tensorboard import SummaryWriter
 
 from agents.decision import Actor, AgentConfig, DecisionAgent
 from agents.rollout import rollout
-from envs import env_spec, make_env
-from runutils import atomic_path, parse_config, pick_device, seed_everything
+from envs import ENVS, env_spec, make_env
+from runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, checkpoint_file, expected_errors,
+                      load_checkpoint, parse_config, pick_device, seed_everything)
 
 
 @dataclass
 class EvalConfig:
-    run_dir: str = ""
+    run_dir: str = ""  # a run directory, or a checkpoint file
     episodes: int = 10
     target_returns: str = ""  # comma-separated; default: the env's Decision Transformer targets
     num_envs: int = 10
@@ -36,22 +37,43 @@ class EvalConfig:
     video_size: int = 240
     watch: bool = False
     env: str = ""  # the env to act in; default: the one the agent was trained on
-    threads: int = 1  # torch threads; one is fastest for acting at these sizes
+    threads: int = 1  # torch threads (0: torch's default); one is fastest for acting at these sizes
     device: str = "auto"
 
 
-def load_agent(run_dir: str, device="cpu") -> tuple[DecisionAgent, dict]:
-    """The agent saved in RUN_DIR/checkpoint.pt, in eval mode, and the run's config."""
-    path = Path(run_dir) / "checkpoint.pt"
-    if not path.exists():
-        raise ValueError(f"no checkpoint in {run_dir!r}: {path} does not exist (train.py writes it)")
-    checkpoint = torch.load(path, map_location=device, weights_only=False)
+def target_returns(text: str) -> list[float] | None:
+    """'3600,1800' -> [3600.0, 1800.0]; None when an item is not a finite number."""
+    try:
+        values = [float(item) for item in text.split(",")]
+    except ValueError:
+        return None
+    return values if np.isfinite(values).all() else None
+
+
+CHECKS = {
+    **dict.fromkeys(("episodes", "num_envs", "video_size"), POSITIVE),
+    "threads": NON_NEGATIVE,
+    "seed": SEED,
+    "target_returns": (lambda v: not v or target_returns(v) is not None, "comma-separated numbers, e.g. 3600,1800"),
+    "env": (lambda v: not v or v in ENVS, f"{', '.join(sorted(ENVS))}, or empty for the env the agent was trained on"),
+    "device": DEVICE,
+}
+
+
+def load_agent(path: str, device="cpu") -> tuple[DecisionAgent, dict]:
+    """The agent saved in a run directory's checkpoint.pt or a checkpoint file, in eval mode, and the run's config."""
+    path = checkpoint_file(path)
+    checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
     saved = {"init": "torch", **config}  # runs saved before `init` existed used PyTorch's
     agent_config = AgentConfig(**{k: saved[k] for k in AgentConfig.__dataclass_fields__})
-    agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"]).to(device)
-    agent.load_state_dict(checkpoint["agent"])
-    return agent.eval(), config
+    agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"])
+    try:
+        agent.load_state_dict(checkpoint["agent"])
+    except RuntimeError as error:  # weights of another architecture than its config describes
+        raise ValueError(f"{path}: its weights do not fit the agent its config describes "
+                         f"({str(error).splitlines()[0]}); was it written by another version of train.py?") from error
+    return agent.to(device).eval(), config
 
 
 def check_env_fits(agent: DecisionAgent, trained_env: str, env: str) -> None:
@@ -94,12 +116,13 @@ def log_video(writer: SummaryWriter, video_dir: str, step: int) -> None:
 
 def main(cfg: EvalConfig) -> dict:
     seed_everything(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     agent, train_config = load_agent(cfg.run_dir, pick_device(cfg.device))
+    run_dir = checkpoint_file(cfg.run_dir).parent
     env = cfg.env or train_config["env"]
     check_env_fits(agent, train_config["env"], env)
-    targets = ([float(v) for v in cfg.target_returns.split(",")] if cfg.target_returns
-               else list(env_spec(env).target_returns))
+    targets = target_returns(cfg.target_returns) if cfg.target_returns else list(env_spec(env).target_returns)
     if cfg.watch:
         watch(agent, env, targets[0], cfg.seed)
         return {}
@@ -112,10 +135,10 @@ def main(cfg: EvalConfig) -> dict:
         print(f"{env} target {target:.0f}: return {result['return_mean']:.1f} +- {result['return_std']:.1f}, "
               f"normalized {result['normalized_mean']:.1f} +- {result['normalized_std']:.1f} "
               f"over {result['episodes']} episodes ({result['env_steps_per_s']:.0f} env steps/s)")
-    summary = {"run_dir": cfg.run_dir, "env": env, "dataset": train_config["dataset"],
+    summary = {"run_dir": str(run_dir), "env": env, "dataset": train_config["dataset"],
                "backbone": train_config["backbone"], "context": train_config["context"],
                "seed": train_config["seed"], "results": results}
-    writer = SummaryWriter(str(Path(cfg.run_dir) / "tb"))
+    writer = SummaryWriter(str(run_dir / "tb"))
     for result in results:
         writer.add_scalar(f"evaluate/normalized_return_{int(result['target_return'])}", result["normalized_mean"])
     if cfg.video:
@@ -131,7 +154,5 @@ def main(cfg: EvalConfig) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(parse_config(EvalConfig, __doc__, positional=("run_dir",)))
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    with expected_errors():
+        main(parse_config(EvalConfig, __doc__, positional=("run_dir",), checks=CHECKS))

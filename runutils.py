@@ -1,7 +1,14 @@
-"""What every command of the suite shares: dataclass configs as flags, atomic writes, device, seeds."""
+"""What every command of the suite shares: dataclass configs as flags, checked; one way to report
+an expected error; atomic writes; checkpoints; device; seeds.
+
+Every expected error of a command (a bad flag value, a missing or corrupt file, an unreachable
+download, a checkpoint of another run) ends it with one line on stderr, `error: ...`, and exit
+status 1; a traceback means a bug. Flag values are checked as they are parsed, before anything is written.
+"""
 import argparse
 import contextlib
 import dataclasses
+import math
 import os
 import random
 import shutil
@@ -11,16 +18,54 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# allowed values of config fields, (predicate, what is allowed), for `parse_config`'s `checks`
+POSITIVE = (lambda v: 0 < v < math.inf, "> 0")
+NON_NEGATIVE = (lambda v: 0 <= v < math.inf, ">= 0")
+SEED = (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")  # numpy's global seed takes no other
+PROBABILITY = (lambda v: 0 <= v < 1, "a number in [0, 1)")
 
-def parse_config(config_cls, description: str = "", argv=None, positional: tuple = (), defaults=None):
+
+def one_of(choices) -> tuple:
+    return (lambda v: v in choices, ", ".join(choices))
+
+
+def is_device(name: str) -> bool:
+    """Whether `name` is "auto", "cpu" or a CUDA device; whether this machine has that GPU is
+    `pick_device`'s to check, on the machine that runs (a sweep parses flags on another)."""
+    try:
+        return name == "auto" or torch.device(name).type in ("cpu", "cuda")
+    except RuntimeError:
+        return False
+
+
+DEVICE = (is_device, "auto, cpu, cuda or cuda:<index>")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one `error: ...` line like every other expected error, not a usage block."""
+
+    def error(self, message):
+        raise SystemExit(f"error: {message.removeprefix('argument ')} (see {self.prog} --help)")
+
+
+def check_config(cfg, checks: dict) -> None:
+    """Stop at the first field of `cfg` outside its allowed values, naming the flag, the value and
+    what is allowed. `checks` maps field names to (predicate, description), e.g. {"steps": POSITIVE}."""
+    for name, (allowed, description) in checks.items():
+        value = getattr(cfg, name)
+        if not allowed(value):
+            raise SystemExit(f"error: --{name.replace('_', '-')}: value {value!r} is invalid; allowed: {description}")
+
+
+def parse_config(config_cls, description: str = "", argv=None, positional: tuple = (), defaults=None,
+                 checks: dict | None = None):
     """Parse command-line flags into `config_cls`, one `--field-name` flag per dataclass field.
 
     Fields named in `positional` become positional arguments instead. A `list[T]` field takes
     one or more values (`--seeds 0 1 2`). `defaults`, an instance of `config_cls`, replaces the
-    class's own defaults (a preset, say).
+    class's own defaults (a preset, say). `checks` (see `check_config`) bounds the values.
     """
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(config_cls):
         if defaults is not None:
             default = getattr(defaults, field.name)
@@ -40,7 +85,20 @@ def parse_config(config_cls, description: str = "", argv=None, positional: tuple
                                 help=f"default: {' '.join(map(str, default))}")
         else:
             parser.add_argument(flag, dest=field.name, type=kind, default=default, help=f"default: {default}")
-    return config_cls(**vars(parser.parse_args(argv)))
+    cfg = config_cls(**vars(parser.parse_args(argv)))
+    check_config(cfg, checks or {})
+    return cfg
+
+
+@contextlib.contextmanager
+def expected_errors():
+    """Around a command's `__main__`: a ValueError (a bad value or name) or an OSError (a missing,
+    corrupt or unreachable file) ends the command with one line, `error: ...`, and exit status 1.
+    Anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 @contextlib.contextmanager
@@ -63,13 +121,44 @@ def atomic_path(path):
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when present, else CPU, unless a device is named."""
+    """CUDA when present, else CPU, unless a device is named; a GPU this machine lacks is an error."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    device = torch.device(requested)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA GPUs; "
+                         f"use --device cpu or auto")
+    return device
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+# what every checkpoint.pt train.py saved holds (later ones add more: the dataset, the sampler's state)
+CHECKPOINT_KEYS = ("agent", "optimizer", "scheduler", "torch_rng", "step", "config", "obs_dim", "act_dim")
+
+
+def checkpoint_file(path) -> Path:
+    """The checkpoint a command is given: RUN_DIR/checkpoint.pt for a run directory, else the path itself."""
+    path = Path(path)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint train.py wrote, on the CPU; a missing, truncated or foreign file is named, with what was expected."""
+    expected = f"a torch checkpoint written by train.py, a dict with keys {', '.join(CHECKPOINT_KEYS)}"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: give a run directory that train.py wrote "
+                                f"checkpoint.pt into, or the checkpoint file itself")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # the zip reader, the unpickler and EOF each raise their own kind
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"cannot read {path}: truncated or not a checkpoint ({reason}); expected {expected}") from error
+    if not isinstance(checkpoint, dict) or not set(CHECKPOINT_KEYS) <= checkpoint.keys():
+        holds = f"keys {', '.join(map(str, checkpoint))}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{path} is not a train.py checkpoint (it holds {holds}); expected {expected}")
+    return checkpoint

@@ -1,14 +1,8 @@
 """The decision agent: return-to-go, state and action tokens per timestep through a backbone.
 
 Tokens run R_0, s_0, a_0, R_1, s_1, a_1, ...; the output at s_t predicts a_t (tanh-bounded).
-Two context regimes:
-  window   K-step segments from anywhere in an episode, each from a fresh state, as in
-           Decision Transformer: the prediction for a_t sees the steps t-K+1..t alone, and
-           acting re-runs the last K steps, as Decision Transformer does. (A sliding KV cache
-           equals a banded attention mask, but with more than one layer not K-step segments:
-           layer l's cached keys carry l windows of history. So every backbone recomputes.)
-  episode  segments that start at the episode's first step. The agent acts from t = 0 with
-           the backbone's carried state, so each step costs the same however long the episode.
+How training samples segments and how the agent acts is its regime (agents/regimes.py):
+window, episode or stream.
 """
 from dataclasses import dataclass
 
@@ -17,10 +11,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from agents.regimes import REGIMES
 from minrnn import build_backbone
 from minrnn.mamba import Mamba
 
-CONTEXTS = ("window", "episode")
+CONTEXTS = tuple(REGIMES)
 INITS = ("reference", "torch")
 # Changes whenever the agent's architecture or initialisation does; results of different
 # versions are never pooled. 1: PyTorch's default initialisation (cells that record no version);
@@ -32,7 +27,7 @@ AGENT_VERSION = 2
 class AgentConfig:
     backbone: str = "mingru"
     context: str = "window"
-    context_len: int = 20  # K: timesteps per segment in the window regime
+    context_len: int = 20  # K: timesteps per training segment (window, stream) and window acting
     d_model: int = 128
     n_layers: int = 3
     n_heads: int = 1  # attention only
@@ -84,7 +79,9 @@ class DecisionAgent(nn.Module):
         if cfg.init not in INITS:
             raise ValueError(f"unknown init {cfg.init!r}; valid inits: {', '.join(INITS)}")
         self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
+        self.regime = REGIMES[cfg.context]
         options = {"n_heads": cfg.n_heads} if cfg.backbone == "attention" else {}
+        options |= self.regime.backbone_options(cfg.backbone, cfg.context_len)
         self.backbone = build_backbone(cfg.backbone, d_model=cfg.d_model, n_layers=cfg.n_layers,
                                        dropout=cfg.dropout, **options)
         self.embed_return = nn.Linear(1, cfg.d_model)
@@ -114,19 +111,21 @@ class DecisionAgent(nn.Module):
         out, state = self.backbone(self.embed(returns_to_go, observations, actions, timesteps), state)
         return self.predict_action(out[:, 1::3]), state
 
-    def loss(self, returns_to_go, observations, actions, timesteps, mask):
-        """Mean squared error of the predicted actions over the steps where mask is true."""
-        predicted, _ = self(returns_to_go, observations, actions, timesteps)
+    def loss(self, returns_to_go, observations, actions, timesteps, mask, state=None):
+        """Mean squared error of the predicted actions over the steps where mask is true, and the
+        backbone state after the segment (from `state`, or a fresh one when None)."""
+        predicted, state = self(returns_to_go, observations, actions, timesteps, state)
         error = F.mse_loss(predicted, actions, reduction="none").mean(-1)
-        return (error * mask).sum() / mask.sum()
+        return (error * mask).sum() / mask.sum(), state
 
     @torch.no_grad()
     def predict_trajectory(self, returns_to_go, observations, actions, timesteps):
         """The actions training teaches for one whole recorded trajectory (batch 1, T steps).
 
-        Episode regime: one pass from t = 0. Window regime: a_t from the segment t-K+1..t alone.
+        A regime that carries the state: one pass from t = 0, which equals the stream regime's
+        chunks with the state carried between them. Window regime: a_t from the segment t-K+1..t alone.
         """
-        if self.cfg.context == "episode":
+        if self.regime.carries_state:
             return self(returns_to_go, observations, actions, timesteps)[0]
         k, length = self.cfg.context_len, timesteps.shape[1]
         first, _ = self(returns_to_go[:, :k], observations[:, :k], actions[:, :k], timesteps[:, :k])
@@ -152,7 +151,7 @@ class Actor:
         param = next(agent.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.previous = None  # (action, timestep) of the last call, fed as the next a-token
-        if agent.cfg.context == "window":
+        if not agent.regime.carries_state:
             k, floats = agent.cfg.context_len, {"device": self.device, "dtype": self.dtype}
             self.history = {"rtg": torch.zeros(num_envs, k, **floats),
                             "obs": torch.zeros(num_envs, k, agent.obs_dim, **floats),
@@ -172,7 +171,7 @@ class Actor:
         t = self._tensor(timesteps, torch.long)
         if taken_actions is not None:
             self.previous = (self._tensor(taken_actions), self.previous[1])
-        action = self._act_recomputing(rtg, obs, t) if self.agent.cfg.context == "window" else self._act_stepping(rtg, obs, t)
+        action = self._act_stepping(rtg, obs, t) if self.agent.regime.carries_state else self._act_recomputing(rtg, obs, t)
         self.previous = (action, t)
         return action.cpu().numpy()
 

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.dataset import DATASETS, Dataset, split_flat
-from envs.specs import env_spec
+from envs.specs import ENVS
 from runutils import atomic_path
 
 D4RL_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/gym_mujoco_v2"
@@ -32,9 +32,9 @@ def d4rl_filename(name: str) -> tuple[str, str]:
     """'hopper-medium-replay-v2' -> ('hopper', 'hopper_medium_replay-v2.hdf5')."""
     stem, _, version = name.rpartition("-")
     env, _, dataset = stem.partition("-")
-    env_spec(env)
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown D4RL dataset {dataset!r} in {name!r}; valid datasets: {', '.join(DATASETS)}")
+    if env not in ENVS or dataset not in DATASETS:
+        raise ValueError(f"unknown D4RL dataset {name!r}: D4RL's are '<env>-<dataset>-v2' with env in "
+                         f"{', '.join(sorted(ENVS))} and dataset in {', '.join(DATASETS)}")
     if version != "v2":
         raise ValueError(f"D4RL dataset {name!r}: only the -v2 MuJoCo files are supported (e.g. {stem}-v2)")
     return env, f"{env}_{dataset.replace('-', '_')}-v2.hdf5"
@@ -71,7 +71,7 @@ def load_d4rl(name: str) -> Dataset:
 def read_d4rl_arrays(path: Path) -> dict[str, np.ndarray]:
     """The required columns of a D4RL-layout file, naming the file when it is missing, cut short or corrupt."""
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        raise FileNotFoundError(f"no such file: {path}; expected a dataset in D4RL's hdf5 layout there")
     try:
         with h5py.File(path, "r") as f:
             missing = [key for key in REQUIRED_KEYS if key not in f]

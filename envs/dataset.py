@@ -77,11 +77,12 @@ def split_flat(env: str, name: str, observations, actions, rewards, terminals,
 
 
 def parse_suite_name(name: str) -> tuple[str, str]:
-    """'hopper-medium-replay' -> ('hopper', 'medium-replay'), naming the valid choices otherwise."""
+    """'hopper-medium-replay' -> ('hopper', 'medium-replay'), naming the whole name and the valid
+    choices otherwise (a dataset alone, 'medium-replayy', would split into an env 'medium')."""
     env, _, dataset = name.partition("-")
-    env_spec(env)
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r} in {name!r}; valid datasets: {', '.join(DATASETS)}")
+    if env not in ENVS or dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: the suite's are '<env>-<dataset>' with env in "
+                         f"{', '.join(sorted(ENVS))} and dataset in {', '.join(DATASETS)}")
     return env, dataset
 
 

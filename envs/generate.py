@@ -19,6 +19,7 @@ instead of one.
 Written as the Minari dataset minrnn/<env>/<dataset>-v0 (-seed<k>-v0 for seed k != 0) under
 MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
 The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
+A bad value, missing policies or an existing dataset: one line `error: ...`, exit status 1.
 """
 import time
 from dataclasses import asdict, dataclass
@@ -31,8 +32,8 @@ from envs.dataset import DATASETS, Dataset
 from envs.minari_data import suite_dataset_id, write_suite_dataset
 from envs.policies import POLICIES_DIR, Manifest, load_manifest, read_evaluations
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
-from envs.specs import env_spec, make_env
-from runutils import parse_config
+from envs.specs import ENVS, env_spec, make_env
+from runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
 
 
 @dataclass
@@ -48,6 +49,8 @@ class GenerateConfig:
     overwrite: bool = False
 
 
+CHECKS = {"env": one_of(sorted(ENVS)), "dataset": one_of(DATASETS), "seed": SEED, "num_transitions": POSITIVE,
+          "num_envs": POSITIVE, "vectorization": one_of(("sync", "async"))}
 # the manifest's policies each non-random dataset acts with (medium-replay: also the actors before medium)
 POLICY_LEVELS = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"],
                  "medium-replay": ["medium"]}
@@ -126,4 +129,5 @@ def generate(cfg: GenerateConfig) -> Dataset:
 
 
 if __name__ == "__main__":
-    generate(parse_config(GenerateConfig, __doc__))
+    with expected_errors():
+        generate(parse_config(GenerateConfig, __doc__, checks=CHECKS))

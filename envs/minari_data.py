@@ -71,8 +71,8 @@ def load_minari(dataset_id: str, env: str | None = None, download: bool = False)
     try:
         minari_dataset = minari.load_dataset(dataset_id, download=download)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"Minari dataset {dataset_id!r} is not under {minari_root()}; "
-                                f"pass download=True to fetch it ({err})") from err
+        raise FileNotFoundError(f"Minari dataset {dataset_id!r} is not under {minari_root()}; fetch it with "
+                                f"`minari download {dataset_id}` or pass download=True ({err})") from err
     recorded_on = minari_dataset.spec.env_spec
     env = env or env_for_gym_id(recorded_on.id if recorded_on else "no env")
     try:

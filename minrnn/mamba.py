@@ -6,8 +6,8 @@ The block: in-projection to two branches of width expand * d_model; a causal dep
 and SiLU on one, then the scan; SiLU of the other gates the result; out-projection.
 The step state is the last d_conv - 1 conv inputs, (batch, d_conv - 1, d_inner), and h,
 (batch, d_state, d_inner), channels innermost. The scan is `selective_scan`: a fused kernel on
-the CPU, plain PyTorch elsewhere. Without gradients (acting, evaluation) the conv runs as shifted
-multiply-adds, the same values up to rounding; training keeps nn.Conv1d.
+the CPU, plain PyTorch elsewhere. The causal conv runs as shifted
+multiply-adds with nn.Conv1d's weights.
 """
 import math
 
@@ -39,11 +39,10 @@ class Mamba(nn.Module):
     def _causal_conv(self, u_padded, length):
         """The depthwise conv over time-major inputs (batch, d_conv - 1 + length, d_inner).
 
-        Training runs nn.Conv1d. Without gradients it is d_conv shifted multiply-adds with the
-        same weights and the same numbers, about twice as fast on the few tokens of an acting step."""
-        if torch.is_grad_enabled():
-            return self.conv(u_padded.transpose(1, 2).contiguous()).transpose(1, 2)
-        weight, y = self._acting_weights()[0], self.conv.bias
+        d_conv shifted multiply-adds with nn.Conv1d's weights: the same numbers, faster on the CPU
+        than its kernel both for the few tokens of an acting step and for training (its backward)."""
+        weight = self.conv.weight[:, 0].t() if torch.is_grad_enabled() else self._acting_weights()[0]
+        y = self.conv.bias
         for k in range(self.d_conv):
             y = torch.addcmul(y, u_padded[:, k:k + length], weight[k])
         return y

@@ -1,0 +1,142 @@
+"""Bad input to the command-line tools: one line `error: ...` that names it, a non-zero exit, no
+traceback, and nothing written (an existing run's files byte-for-byte as they were)."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envs import load_dataset
+from train import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ("--d-model", "16", "--batch-size", "8", "--checkpoint-every", "5", "--eval-every", "1000",
+        "--eval-episodes", "1", "--num-envs", "1")
+
+
+def run(*args):
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+
+
+def error_line(result, *named) -> str:
+    """The one `error:` line the command failed with; it must contain each of `named`."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in named:
+        assert text in lines[0]
+    return lines[0]
+
+
+def hashes(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(d4rl_file, tmp_path_factory):
+    """A 10-step run, its train.py arguments, and the hashes of its files."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    args = ("train.py", "--dataset", str(d4rl_file), *TINY, "--out", str(out))
+    result = run(*args, "--steps", "10")
+    assert result.returncode == 0, result.stderr
+    return out, args, hashes(out)
+
+
+@pytest.mark.parametrize("flag, value, allowed", [
+    *[(flag, "0", "> 0") for flag in ("--steps", "--batch-size", "--context-len", "--d-model", "--n-layers",
+                                      "--n-heads", "--eval-every", "--eval-episodes", "--checkpoint-every",
+                                      "--num-envs", "--warmup-steps", "--max-timestep", "--max-episode-len",
+                                      "--lr", "--grad-clip", "--return-scale")],
+    ("--batch-size", "-1", "> 0"), ("--lr", "nan", "> 0"), ("--dropout", "1.0", "[0, 1)"),
+    ("--dropout", "-0.1", "[0, 1)"), ("--weight-decay", "-1", ">= 0"), ("--threads", "-1", ">= 0"),
+    ("--seed", "-1", "[0, 2**32)"), ("--device", "gpu", "cpu"),
+])
+def test_every_value_out_of_range_names_flag_value_and_range(flag, value, allowed):
+    with pytest.raises(SystemExit) as stop:
+        load_config([flag, value])
+    message = str(stop.value)
+    assert message.startswith(f"error: {flag}: value ") and value in message and "allowed: " in message
+    assert allowed in message.partition("allowed: ")[2]
+
+
+def test_out_of_range_stops_the_command_before_it_writes(d4rl_file, finished_run, tmp_path):
+    error_line(run("train.py", "--dataset", str(d4rl_file), *TINY, "--steps", "0", "--out", str(tmp_path / "new")),
+               "--steps", "value 0", "allowed: > 0")
+    assert not (tmp_path / "new").exists()
+    out, _, before = finished_run
+    error_line(run("evaluate.py", str(out), "--episodes", "0"), "--episodes", "value 0")
+    assert hashes(out) == before
+
+
+def test_type_errors_name_flag_value_and_type(finished_run):
+    out, _, before = finished_run
+    error_line(run("evaluate.py", str(out), "--target-returns", "abc"), "--target-returns", "'abc'", "numbers")
+    assert hashes(out) == before
+    with pytest.raises(SystemExit, match=r"^error: --steps: invalid int value: 'abc'"):
+        load_config(["--steps", "abc"])
+
+
+def test_misspelt_dataset_is_named_with_the_valid_ones(tmp_path):
+    error_line(run("train.py", "--dataset", "medium-replayy", "--out", str(tmp_path / "new")),
+               "--dataset", "'medium-replayy'", "medium-replay,", "d4rl:")
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ValueError, match="'medium-replayy'.*medium-replay"):
+        load_dataset("medium-replayy")
+
+
+def test_missing_hdf5_is_named_and_nothing_is_written(tmp_path):
+    missing = tmp_path / "missing.hdf5"
+    error_line(run("train.py", "--dataset", str(missing), *TINY, "--steps", "5", "--out", str(tmp_path / "new")),
+               str(missing))
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_of_another_run_names_the_fields_and_changes_nothing(finished_run):
+    out, args, before = finished_run
+    line = error_line(run(*args, "--steps", "20", "--resume", "--backbone", "minlstm", "--seed", "3"),
+                      "--backbone is 'mingru' there, 'minlstm' here", "--seed is 0 there, 3 here")
+    assert "load_state_dict" not in line
+    assert hashes(out) == before
+
+
+def test_resume_of_a_finished_run_writes_nothing(finished_run):
+    out, args, before = finished_run
+    error_line(run(*args, "--steps", "5", "--resume"), "--steps", "value 5", "10 or more")
+    assert hashes(out) == before
+    same = run(*args, "--steps", "10", "--resume")  # the step count reached: nothing to do, not an error
+    assert same.returncode == 0 and "nothing to do" in same.stdout, same.stderr
+    assert hashes(out) == before
+
+
+def test_truncated_or_foreign_checkpoints_are_named(finished_run, tmp_path):
+    out, args, before = finished_run
+    data = (out / "checkpoint.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[:len(data) // 2])
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint" * 100)
+    for name in ("truncated.pt", "garbage.pt"):
+        error_line(run("evaluate.py", str(tmp_path / name), "--episodes", "1"),
+                   str(tmp_path / name), "expected a torch checkpoint written by train.py")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.pt", "truncated.pt"]  # no tb/ either
+    resumed = tmp_path / "run"
+    resumed.mkdir()
+    (resumed / "checkpoint.pt").write_bytes(data[:len(data) // 2])
+    kept = hashes(resumed)
+    error_line(run(*args[:-1], str(resumed), "--steps", "20", "--resume"), str(resumed / "checkpoint.pt"))
+    assert hashes(resumed) == kept
+    assert hashes(out) == before
+
+
+def test_evaluate_takes_a_checkpoint_file(finished_run, tmp_path):
+    out, _, _ = finished_run
+    shutil.copy(out / "checkpoint.pt", tmp_path / "model.pt")  # a copy: evaluate.py logs beside it (tb/)
+    result = run("evaluate.py", str(tmp_path / "model.pt"), "--episodes", "1", "--num-envs", "1",
+                 "--target-returns", "3600", "--json", str(tmp_path / "eval.json"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "eval.json").read_text())["backbone"] == "mingru"
