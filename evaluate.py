@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from agents.decision import Actor, AgentConfig, DecisionAgent
+from agents.decision import DecisionAgent
+from agents.policy import DecisionPolicy, RewardInObservation, load_agent
 from agents.rollout import rollout
 from envs import ENVS, env_spec, make_env
-from runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, checkpoint_file, expected_errors,
-                      load_checkpoint, parse_config, pick_device, seed_everything)
+from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, checkpoint_file, expected_errors,
+                            parse_config, pick_device, seed_everything)
 
 
 @dataclass
@@ -60,22 +61,6 @@ CHECKS = {
 }
 
 
-def load_agent(path: str, device="cpu") -> tuple[DecisionAgent, dict]:
-    """The agent saved in a run directory's checkpoint.pt or a checkpoint file, in eval mode, and the run's config."""
-    path = checkpoint_file(path)
-    checkpoint = load_checkpoint(path)
-    config = checkpoint["config"]
-    saved = {"init": "torch", **config}  # runs saved before `init` existed used PyTorch's
-    agent_config = AgentConfig(**{k: saved[k] for k in AgentConfig.__dataclass_fields__})
-    agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"])
-    try:
-        agent.load_state_dict(checkpoint["agent"])
-    except RuntimeError as error:  # weights of another architecture than its config describes
-        raise ValueError(f"{path}: its weights do not fit the agent its config describes "
-                         f"({str(error).splitlines()[0]}); was it written by another version of train.py?") from error
-    return agent.to(device).eval(), config
-
-
 def check_env_fits(agent: DecisionAgent, trained_env: str, env: str) -> None:
     spaces = make_env(env)
     obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
@@ -89,12 +74,12 @@ def watch(agent: DecisionAgent, env: str, target_return: float, seed: int) -> No
     """One episode in MuJoCo's passive viewer window, in real time."""
     import mujoco.viewer
 
-    sim = make_env(env)
+    sim = RewardInObservation(make_env(env))
     obs, _ = sim.reset(seed=seed)
-    actor, episode_return, t, done = Actor(agent, 1), 0.0, 0, False
+    policy, state, episode_return, t, done = DecisionPolicy(agent, env, target_return), None, 0.0, 0, False
     with mujoco.viewer.launch_passive(sim.unwrapped.model, sim.unwrapped.data) as viewer:
         while viewer.is_running() and not done:
-            action = actor.act([target_return - episode_return], obs[None], [t])[0]
+            action, state = policy.predict(obs, state)
             obs, reward, terminated, truncated, _ = sim.step(action)
             episode_return, t, done = episode_return + reward, t + 1, terminated or truncated
             viewer.sync()

@@ -45,7 +45,7 @@ from pathlib import Path
 from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from minrnn import BACKBONES
-from runutils import atomic_path, parse_config, pick_device
+from suite.runutils import atomic_path, parse_config, pick_device
 from train import load_config
 
 REPO = Path(__file__).resolve().parent

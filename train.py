@@ -30,8 +30,8 @@ from agents.regimes import REGIMES
 from agents.rollout import rollout
 from envs import DATASETS, ENVS, env_spec, load_dataset
 from minrnn import BACKBONES
-from runutils import (DEVICE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, OneLineParser, atomic_path,
-                      expected_errors, load_checkpoint, one_of, parse_config, pick_device, seed_everything)
+from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, OneLineParser, atomic_path,
+                            expected_errors, load_checkpoint, one_of, parse_config, pick_device, seed_everything)
 
 
 @dataclass

@@ -163,7 +163,9 @@ class Actor:
             self.state = agent.backbone.init_state(num_envs)
 
     def _tensor(self, values, dtype=None):
-        return torch.as_tensor(np.asarray(values), device=self.device, dtype=dtype or self.dtype)
+        """A copy, never a view: `previous` keeps this step's timesteps for the next a-token, and a
+        caller may advance its array in place (rollout's `t += 1` did: a_t took t + 1's embedding)."""
+        return torch.tensor(np.asarray(values), device=self.device, dtype=dtype or self.dtype)
 
     @torch.inference_mode()
     def act(self, returns_to_go, observations, timesteps, taken_actions=None) -> np.ndarray:

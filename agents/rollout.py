@@ -5,7 +5,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import RecordVideo
 
-from agents.decision import Actor, DecisionAgent
+from agents.decision import DecisionAgent
+from agents.policy import DecisionPolicy
 from envs import make_env, normalized_score
 
 
@@ -32,24 +33,21 @@ def rollout(agent: DecisionAgent, env: str, episodes: int, target_return: float,
     quota = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     env_fns = [_make_env_fn(env, video_dir if i == 0 else None, video_size, env_kwargs) for i in range(num_envs)]
     vec_env = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    actor = Actor(agent, num_envs)
+    policy = DecisionPolicy(agent, env, target_return)
     obs, _ = vec_env.reset(seed=seed)
+    state, reward, done = None, np.zeros(num_envs), np.ones(num_envs, dtype=bool)
     returns, lengths = [], []
-    episode_return, t = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
     started, sim_steps = time.perf_counter(), 0
     try:
         while quota.any():
-            action = actor.act(target_return - episode_return, obs, t)
+            action, state = policy.predict({"observation": obs, "reward": reward}, state, episode_start=done)
             obs, reward, terminated, truncated, _ = vec_env.step(action)
             sim_steps += num_envs
-            episode_return += reward
-            t += 1
-            for i in np.flatnonzero(terminated | truncated):
-                if quota[i]:
-                    returns.append(episode_return[i])
-                    lengths.append(int(t[i]))
-                    quota[i] -= 1
-                episode_return[i], t[i] = 0.0, 0
+            done = terminated | truncated
+            for i in np.flatnonzero(done & (quota > 0)):
+                returns.append(state.episode_return[i] + reward[i])
+                lengths.append(int(state.t[i]) + 1)
+                quota[i] -= 1
     finally:
         vec_env.close()
     returns = np.array(returns)

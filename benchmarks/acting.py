@@ -29,7 +29,7 @@ from agents.decision import CONTEXTS, AgentConfig, DecisionAgent  # noqa: E402
 from agents.rollout import rollout  # noqa: E402
 from envs import make_env  # noqa: E402
 from minrnn import BACKBONES  # noqa: E402
-from runutils import parse_config  # noqa: E402
+from suite.runutils import parse_config  # noqa: E402
 from train import PRESETS  # noqa: E402
 
 

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minrnn import BACKBONES, build_backbone  # noqa: E402
-from runutils import parse_config, pick_device  # noqa: E402
+from suite.runutils import parse_config, pick_device  # noqa: E402
 
 
 @dataclass

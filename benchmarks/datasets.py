@@ -25,13 +25,14 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.save_util import load_from_pkl
 
 from envs import load_dataset, make_env, normalized_score
+from envs.dataset import load_minari
 from envs.generate import GenerateConfig, generate
-from envs.minari_data import load_minari, suite_dataset_id
+from envs.minari_data import suite_dataset_id
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest
 from envs.policies.export import saved_actors, write_policies
 from envs.rollout import SACActorPolicy, collect
 from envs.train_sac import save_actor
-from runutils import atomic_path, parse_config
+from suite.runutils import atomic_path, parse_config
 
 
 @dataclass

@@ -191,7 +191,7 @@ if __name__ == "__main__":
         print(json.dumps(measure(json.loads(sys.argv[2]))))
         sys.exit(0)
     sys.path.insert(0, str(REPO))
-    from runutils import parse_config
+    from suite.runutils import parse_config
 
     config = parse_config(BenchConfig, __doc__)
     result = main(config)

@@ -1,10 +1,12 @@
-"""D4RL's hdf5 files: where they live, how they are downloaded, and how their flat layout is read.
+"""D4RL's hdf5 files: where they live, how they are downloaded, and their flat layout, read and written.
 
 A file holds per-transition rows: observations (N, obs_dim), actions (N, act_dim), rewards (N,),
 terminals (N,) and timeouts (N,); extra keys (next_observations, infos/*, metadata/*) are ignored.
 An episode ends after every row where terminals or timeouts is set. Rule for the tail: rows after
 the last such flag (D4RL's files stop at 1M rows, mid-episode) are kept as one more episode whose
 terminals are all False, like an episode cut by a timeout.
+
+A file format: flat columns in and out; envs.dataset makes them a `Dataset`.
 """
 import os
 import urllib.error
@@ -15,12 +17,12 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from envs.dataset import DATASETS, Dataset, split_flat
-from envs.specs import ENVS
-from runutils import atomic_path
+from envs.specs import DATASETS, ENVS
+from suite.runutils import atomic_path
 
 D4RL_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/gym_mujoco_v2"
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
+COLUMNS = ("observations", "actions", "rewards", "terminals")  # what a Dataset is made of
 
 
 def d4rl_dir() -> Path:
@@ -52,8 +54,8 @@ def download(url: str, path: Path) -> None:
             raise OSError(f"download of {url} stopped at {tmp.stat().st_size} of {size} bytes")
 
 
-def load_d4rl(name: str) -> Dataset:
-    """Load D4RL's file for `name` ('hopper-medium-v2'), downloading it first when it is not on disk."""
+def d4rl_path(name: str) -> tuple[str, Path]:
+    """The env and the local file of D4RL's `name` ('hopper-medium-v2'), downloaded first when it is not on disk."""
     env, filename = d4rl_filename(name)
     path = d4rl_dir() / filename
     if not path.exists():
@@ -65,7 +67,7 @@ def load_d4rl(name: str) -> Dataset:
                 f"D4RL file {path} is missing and downloading it from {url} failed ({err}). "
                 f"Download it on a machine with network and put it at {path} "
                 f"(or in the directory named by D4RL_DATASET_DIR)") from err
-    return load_d4rl_file(path, env=env, name=f"d4rl:{name}")
+    return env, path
 
 
 def read_d4rl_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -84,31 +86,25 @@ def read_d4rl_arrays(path: Path) -> dict[str, np.ndarray]:
                       f"delete it and download or generate it again") from err
 
 
-def load_d4rl_file(path: Path, env: str, name: str) -> Dataset:
-    """A `Dataset` from any file in D4RL's layout, recorded on `env`."""
+def read_d4rl_file(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The COLUMNS of a D4RL-layout file (terminals as bool) and its episodes' exclusive end rows."""
     arrays = read_d4rl_arrays(path)
     num_rows = len(arrays["rewards"])
     for key in ("terminals", "timeouts"):
         if arrays[key].shape != (num_rows,):
             raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, needs ({num_rows},) like rewards")
-    terminals = arrays["terminals"].astype(bool)
-    episode_ends = np.flatnonzero(terminals | arrays["timeouts"].astype(bool)) + 1
+    arrays["terminals"] = arrays["terminals"].astype(bool)
+    episode_ends = np.flatnonzero(arrays["terminals"] | arrays["timeouts"].astype(bool)) + 1
     if not len(episode_ends) or episode_ends[-1] != num_rows:
         episode_ends = np.append(episode_ends, num_rows)
-    return split_flat(env, name, arrays["observations"], arrays["actions"], arrays["rewards"],
-                      terminals, episode_ends)
+    return {key: arrays[key] for key in COLUMNS}, episode_ends
 
 
-def write_d4rl_file(path: Path, dataset: Dataset) -> None:
-    """Write `dataset` in D4RL's layout; every episode end that is not a termination is a timeout."""
-    timeouts = [np.arange(len(ep.rewards)) == len(ep.rewards) - 1 for ep in dataset.episodes]
-    columns = {
-        "observations": np.concatenate([ep.observations for ep in dataset.episodes]),
-        "actions": np.concatenate([ep.actions for ep in dataset.episodes]),
-        "rewards": np.concatenate([ep.rewards for ep in dataset.episodes]),
-        "terminals": np.concatenate([ep.terminals for ep in dataset.episodes]),
-        "timeouts": np.concatenate(timeouts) & ~np.concatenate([ep.terminals for ep in dataset.episodes]),
-    }
+def write_d4rl_file(path: Path, columns: dict[str, np.ndarray], episode_ends: np.ndarray) -> None:
+    """Write COLUMNS in D4RL's layout; every episode end that is not a termination is a timeout."""
+    timeouts = np.zeros(len(columns["rewards"]), dtype=bool)
+    timeouts[np.asarray(episode_ends) - 1] = True
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, values in columns.items():
-            f.create_dataset(key, data=values)
+        for key in COLUMNS:
+            f.create_dataset(key, data=columns[key])
+        f.create_dataset("timeouts", data=timeouts & ~columns["terminals"])

@@ -1,18 +1,16 @@
-"""The trajectory structure every dataset source loads into, and `load_dataset`, the one entry point.
+"""The trajectory structure every dataset source loads into, and the loaders of the files that hold one.
 
-    load_dataset("d4rl:hopper-medium-v2")            D4RL's hdf5 file (downloaded when missing)
-    load_dataset("path/to/file.hdf5", env="hopper")  any file in D4RL's layout
-    load_dataset("minari:mujoco/hopper/medium-v0")   a Minari dataset (download=True to fetch it)
-    load_dataset("hopper-medium")                    the suite's own D4RL-recipe data, generated on first use
+Above the file formats (envs.d4rl, envs.minari_data: flat columns), below generation (envs.generate)
+and `load_dataset` (envs.load), the one entry point by name.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from envs.specs import ENVS, env_spec, make_env, normalized_score
-
-DATASETS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+from envs.d4rl import COLUMNS, d4rl_path, read_d4rl_file
+from envs.minari_data import env_for_gym_id, flatten_episodes, read_minari
+from envs.specs import env_spec, make_env, normalized_score
 
 
 @dataclass
@@ -45,20 +43,24 @@ class Dataset:
         std = np.maximum(observations.std(0, dtype=np.float64), 1e-6)
         return mean.astype(np.float32), std.astype(np.float32)
 
+    def flat(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The episodes as flat columns (envs.d4rl.COLUMNS) and their exclusive end rows, as a file holds them."""
+        columns = {key: np.concatenate([getattr(ep, key) for ep in self.episodes]) for key in COLUMNS}
+        return columns, np.cumsum([len(ep.rewards) for ep in self.episodes])
 
-def split_flat(env: str, name: str, observations, actions, rewards, terminals,
-               episode_ends) -> Dataset:
-    """Check flat per-transition arrays against `env` and cut them into episodes.
+
+def split_flat(env: str, name: str, columns: dict, episode_ends) -> Dataset:
+    """Check flat per-transition columns (envs.d4rl.COLUMNS) against `env` and cut them into episodes.
 
     `episode_ends` are the exclusive end rows of the episodes, the last one equal to the row count.
     Every source goes through here, so every dataset is checked the same way.
     """
     gym_env = make_env(env)
     fields = {
-        "observations": (np.asarray(observations, dtype=np.float32), gym_env.observation_space.shape),
-        "actions": (np.asarray(actions, dtype=np.float32), gym_env.action_space.shape),
-        "rewards": (np.asarray(rewards, dtype=np.float32), ()),
-        "terminals": (np.asarray(terminals, dtype=bool), ()),
+        "observations": (np.asarray(columns["observations"], dtype=np.float32), gym_env.observation_space.shape),
+        "actions": (np.asarray(columns["actions"], dtype=np.float32), gym_env.action_space.shape),
+        "rewards": (np.asarray(columns["rewards"], dtype=np.float32), ()),
+        "terminals": (np.asarray(columns["terminals"], dtype=bool), ()),
     }
     num_rows = len(fields["rewards"][0])
     for field, (values, row_shape) in fields.items():
@@ -76,35 +78,23 @@ def split_flat(env: str, name: str, observations, actions, rewards, terminals,
     return Dataset(env, name, [Episode(*parts) for parts in zip(*columns)])
 
 
-def parse_suite_name(name: str) -> tuple[str, str]:
-    """'hopper-medium-replay' -> ('hopper', 'medium-replay'), naming the whole name and the valid
-    choices otherwise (a dataset alone, 'medium-replayy', would split into an env 'medium')."""
-    env, _, dataset = name.partition("-")
-    if env not in ENVS or dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: the suite's are '<env>-<dataset>' with env in "
-                         f"{', '.join(sorted(ENVS))} and dataset in {', '.join(DATASETS)}")
-    return env, dataset
+def load_d4rl(name: str) -> Dataset:
+    """D4RL's file for `name` ('hopper-medium-v2'), downloaded first when it is not on disk."""
+    env, path = d4rl_path(name)
+    return load_d4rl_file(path, env=env, name=f"d4rl:{name}")
 
 
-def load_dataset(name: str, env: str | None = None, download: bool = False, seed: int = 0) -> Dataset:
-    """Load any supported source into a `Dataset` (see the module docstring for the name forms).
+def load_d4rl_file(path: Path, env: str, name: str) -> Dataset:
+    """Any file in D4RL's layout, recorded on `env`."""
+    return split_flat(env, name, *read_d4rl_file(path))
 
-    `env` is needed for a plain file and may override the env Minari records; `download` lets Minari
-    fetch a dataset that is not local; `seed` picks which generated copy of a suite dataset to use.
-    """
-    from envs import d4rl, minari_data  # here, not at the top: both import this module
 
-    if name.startswith("d4rl:"):
-        return d4rl.load_d4rl(name.removeprefix("d4rl:"))
-    if name.startswith("minari:"):
-        return minari_data.load_minari(name.removeprefix("minari:"), env=env, download=download)
-    if name.endswith((".hdf5", ".h5")) or Path(name).is_file():
-        if env is None:
-            raise ValueError(f"load_dataset({name!r}) needs env=, one of: {', '.join(sorted(ENVS))}")
-        return d4rl.load_d4rl_file(Path(name), env=env, name=name)
-    if "-" in name:
-        return minari_data.load_suite_dataset(*parse_suite_name(name), seed=seed)
-    raise ValueError(
-        f"cannot tell what {name!r} is; use 'd4rl:<env>-<dataset>-v2', 'minari:<dataset id>', "
-        f"a path to a .hdf5 file with env=, or '<env>-<dataset>' with env in {', '.join(sorted(ENVS))} "
-        f"and dataset in {', '.join(DATASETS)}")
+def load_minari(dataset_id: str, env: str | None = None, download: bool = False) -> Dataset:
+    """A Minari dataset, on the env it records unless `env` is given."""
+    recorded_on, columns, episode_ends = read_minari(dataset_id, download)
+    return split_flat(env or env_for_gym_id(recorded_on), f"minari:{dataset_id}", columns, episode_ends)
+
+
+def from_minari_episodes(env: str, name: str, episodes) -> Dataset:
+    """A `Dataset` from Minari-style episodes or episode buffers (observations with one more row)."""
+    return split_flat(env, name, *flatten_episodes(name, episodes))

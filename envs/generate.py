@@ -23,17 +23,17 @@ A bad value, missing policies or an existing dataset: one line `error: ...`, exi
 """
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from envs.dataset import DATASETS, Dataset
-from envs.minari_data import suite_dataset_id, write_suite_dataset
-from envs.policies import POLICIES_DIR, Manifest, load_manifest, read_evaluations
+from envs.d4rl import write_d4rl_file
+from envs.dataset import Dataset, from_minari_episodes
+from envs.minari_data import FAST_COPY, NAMESPACE, suite_dataset_id, write_minari
+from envs.policies import POLICIES_DIR, POLICY_LEVELS, load_manifest, policies_used, read_evaluations
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
-from envs.specs import ENVS, env_spec, make_env
-from runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
+from envs.specs import DATASETS, ENVS, env_spec, make_env
+from suite.runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
 
 
 @dataclass
@@ -51,20 +51,6 @@ class GenerateConfig:
 
 CHECKS = {"env": one_of(sorted(ENVS)), "dataset": one_of(DATASETS), "seed": SEED, "num_transitions": POSITIVE,
           "num_envs": POSITIVE, "vectorization": one_of(("sync", "async"))}
-# the manifest's policies each non-random dataset acts with (medium-replay: also the actors before medium)
-POLICY_LEVELS = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"],
-                 "medium-replay": ["medium"]}
-
-
-def policies_used(manifest: Manifest, dataset: str) -> dict:
-    """The policies of `manifest` that `dataset` is built from, as it records them (metadata["minrnn"])."""
-    used = {"run": manifest.run}
-    for level in POLICY_LEVELS[dataset]:
-        checkpoint = getattr(manifest, level)
-        used[level] = checkpoint and asdict(checkpoint)
-    if dataset == "medium-replay":
-        used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
-    return used
 
 
 def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
@@ -95,6 +81,18 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         return [(schedule, manifest.medium.step)], used
     return [([(0, actor(getattr(manifest, level).step, torch.Generator().manual_seed(cfg.seed)))],
              cfg.num_transitions) for level in POLICY_LEVELS[cfg.dataset]], used
+
+
+def write_suite_dataset(dataset_id: str, env: str, name: str, buffers: list, description: str,
+                        recipe: dict, overwrite: bool = False) -> Dataset:
+    """Write Minari episode buffers as Minari dataset `dataset_id` plus its FAST_COPY, all or nothing,
+    with `recipe` in the Minari metadata under NAMESPACE; checked (envs.dataset) before anything is written."""
+    dataset = from_minari_episodes(env, name, buffers)
+    spec = env_spec(env)
+    write_minari(dataset_id, buffers, spec.d4rl_id, (spec.ref_min_score, spec.ref_max_score), description,
+                 {NAMESPACE: recipe}, overwrite,
+                 extra_files=lambda directory: write_d4rl_file(directory / FAST_COPY, *dataset.flat()))
+    return dataset
 
 
 def generate(cfg: GenerateConfig) -> Dataset:

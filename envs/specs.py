@@ -1,4 +1,7 @@
-"""The MuJoCo locomotion environments of the suite and D4RL's reference scores."""
+"""The MuJoCo locomotion environments of the suite, D4RL's dataset names and reference scores.
+
+The bottom of envs/: every other module of the package may import this one, and it imports none of them.
+"""
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +27,7 @@ ENVS = {
         EnvSpec("walker2d", "Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3, (5000.0, 2500.0)),
     )
 }
+DATASETS = ("random", "medium", "medium-replay", "expert", "medium-expert")  # D4RL's, and the suite's own
 
 
 def env_spec(name: str) -> EnvSpec:

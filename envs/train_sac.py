@@ -21,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.sac.policies import SACPolicy
 
 from envs.specs import make_env, normalized_score
-from runutils import atomic_path, parse_config
+from suite.runutils import atomic_path, parse_config
 
 
 @dataclass

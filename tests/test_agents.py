@@ -85,6 +85,20 @@ def test_acting_step_by_step_equals_training_forward(backbone, context):
     np.testing.assert_allclose(acted[15:, 1], expected, rtol=1e-8, atol=1e-10)  # after its reset
 
 
+@pytest.mark.parametrize("context", ["episode", "stream"])
+def test_actor_keeps_its_inputs_when_the_caller_changes_them_in_place(context):
+    """A caller that advances its timestep array in place after each call (rollout did) acts as one
+    that passes new arrays: the next a-token keeps the timestep its action was taken at."""
+    agent = small_agent("mingru", context)
+    rtg, obs, _, _ = recorded_trajectory(8)
+    reused, fresh = Actor(agent, 1), Actor(agent, 1)
+    t = np.zeros(1, dtype=np.int64)
+    for step in range(8):
+        acted = reused.act(rtg[:, step].numpy(), obs[:, step].numpy(), t)
+        np.testing.assert_array_equal(acted, fresh.act(rtg[:, step].numpy(), obs[:, step].numpy(), [step]))
+        t += 1
+
+
 @pytest.mark.parametrize("backbone", BACKBONE_NAMES)
 def test_stream_training_chunks_equal_acting(backbone):
     """The stream regime's training path (K-step chunks, the state carried between them, rows that
@@ -253,6 +267,28 @@ def test_evaluate_writes_json_and_a_video_that_decodes(tiny_run, tmp_path):
     rgb = frames.astype(int)
     body = (rgb[..., 0] > rgb[..., 1] + 20) & (rgb[..., 0] > rgb[..., 2] + 30)
     assert body.reshape(len(frames), -1).any(1).all()
+
+
+def test_stable_baselines3s_evaluate_policy_on_a_loaded_run_gives_evaluate_pys_returns(tiny_run, tmp_path):
+    """The run as a policy (agents.policy) in SB3's own evaluation loop and vector env, on the seeds
+    evaluate.py uses (100, 101), plays the same episodes as evaluate.py."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from agents.policy import RewardInObservation, load_policy
+    from envs import make_env
+
+    result = run_script("evaluate.py", str(tiny_run), "--episodes", "4", "--num-envs", "2",
+                        "--target-returns", "3600", "--json", str(tmp_path / "eval.json"))
+    assert result.returncode == 0, result.stderr
+    (expected,) = json.loads((tmp_path / "eval.json").read_text())["results"]
+    policy = load_policy(tiny_run, target_return=3600)
+    env = make_vec_env(lambda: make_env(policy.env), n_envs=2, seed=100, wrapper_class=RewardInObservation)
+    returns, lengths = evaluate_policy(policy, env, n_eval_episodes=4, return_episode_rewards=True)
+    # Monitor rounds a return to 6 decimals; rows finished early reset at every step in SB3's loop,
+    # which may move the other row's float32 arithmetic in the last bit
+    assert sorted(returns) == pytest.approx(sorted(expected["returns"]), rel=1e-5)
+    assert np.mean(lengths) == expected["length_mean"]
 
 
 def test_bad_names_list_the_valid_ones(d4rl_file, tmp_path):

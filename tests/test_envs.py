@@ -14,8 +14,7 @@ import torch
 from minari.data_collector import EpisodeBuffer
 
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
-from envs.generate import GenerateConfig, generate
-from envs.minari_data import write_suite_dataset
+from envs.generate import GenerateConfig, generate, write_suite_dataset
 from envs.policies import Checkpoint, load_manifest, read_evaluations
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
@@ -282,7 +281,7 @@ def test_interrupted_or_refused_write_leaves_nothing(minari_root, monkeypatch):
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("envs.minari_data.write_d4rl_file", crash)
+    monkeypatch.setattr("envs.generate.write_d4rl_file", crash)
     with pytest.raises(KeyboardInterrupt):
         write_suite_dataset("minrnn/hopper/crash-v0", "hopper", "hopper-crash", minari_buffers(2), "", {})
     leftovers = [p.relative_to(minari_root) for p in minari_root.rglob("*") if p.is_dir()]

@@ -58,10 +58,13 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     records[-1]["code"] = None  # a cell from before sweep.py recorded its commit
     for record in records:
         (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\nbefore\n{aggregate.README_START}\nold text\n{aggregate.README_END}\nafter\n")
+    readme, docs = tmp_path / "README.md", tmp_path / "docs" / "results.md"
+    docs.parent.mkdir()
+    for page in (readme, docs):
+        page.write_text(f"# title\nbefore\n{aggregate.README_START}\nold text\n{aggregate.README_END}\nafter\n")
 
-    cfg = aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme=str(readme), reps=500)
+    cfg = aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme=str(readme), docs=str(docs),
+                                    reps=500)
     aggregate.main(cfg)
 
     (table,) = json.loads((tmp_path / "out" / "sweep.json").read_text())["tables"]
@@ -89,10 +92,17 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     assert "- commit 0123456789ab (11 cells)" in markdown
     assert "- commit 0123456789ab with modified Python files (1 cells)" in markdown
     assert "- commit not recorded (1 cells)" in markdown
-    text = readme.read_text()
-    assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
-    assert "old text" not in text and "python sweep.py --seeds 0" in text and "15.1" in text
-    assert "](out/plots/hopper-medium-window-cpu-return.png)" in text
+    for page in (readme, docs):
+        text = page.read_text()
+        assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
+        assert "old text" not in text
+    full = docs.read_text()  # the docs get the full tables, the README the headline: IQM [interval] (seeds)
+    assert "python sweep.py --seeds 0" in full and "15.1" in full
+    assert "](../out/plots/hopper-medium-window-cpu-return.png)" in full
+    headline = readme.read_text()
+    iqm = f"{stats['iqm_ci'][0]:.1f}, {stats['iqm_ci'][1]:.1f}"
+    assert f"| mingru | 3.5 [{iqm}] (8) |" in headline and "| mamba | – |" in headline
+    assert "| the data's mean episode | 37.2 |" in headline and "[docs/results.md](docs/results.md)" in headline
     for png in ("hopper-medium-window-cpu-return.png", "hopper-medium-window-cpu-curves.png", "speed-cpu.png"):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -154,12 +164,27 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
         "hopper-hopper_random-v2-mingru-window-s0.json"]
 
 
-def test_aggregate_refuses_to_pool_agent_versions():
+def test_aggregate_refuses_to_pool_agent_versions(tmp_path):
     new, old = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 1, 20.0)
     new["agent_version"] = AGENT_VERSION
     with pytest.raises(ValueError, match=rf"different agent versions.*version 1: 1 cells, e\.g\. "
                                          rf"hopper-medium-mingru-window-s1.*version {AGENT_VERSION}: 1 cells"):
         aggregate.summarize([new, old], reps=10, seed=0)
+    # a folder holding both: the newest version is tabled, the other named as left out, unless asked for
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for record in (new, old):
+        (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
+
+    def tabled(version):
+        return aggregate.main(aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme="",
+                                                        docs="", reps=10, agent_version=version))
+
+    newest = tabled(0)
+    assert (newest["agent_version"], newest["cells"], newest["left_out"]) == (AGENT_VERSION, 1, {1: 1})
+    assert tabled(1)["tables"][0]["rows"][0]["stats"]["3600"]["mean"] == 20.0
+    assert f"Left out, since versions are never pooled (`--agent-version N` tables them): 1 cells of version " \
+           f"{AGENT_VERSION}." in (tmp_path / "out" / "sweep.md").read_text()
 
 
 def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_path, capsys):

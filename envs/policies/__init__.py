@@ -66,3 +66,19 @@ def load_manifest(env: str, policies_dir: str | Path | None = None) -> tuple[Man
             f"{', '.join(shipped) or 'none'}). Train one with `python -m envs.train_sac --env {env}` and "
             f"export it with `python -m envs.policies.export runs/sac/{env}-s0`")
     return Manifest.from_json(path.read_text()), path.parent
+
+
+# the manifest's policies each non-random dataset acts with (medium-replay: also the actors before medium)
+POLICY_LEVELS = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"],
+                 "medium-replay": ["medium"]}
+
+
+def policies_used(manifest: Manifest, dataset: str) -> dict:
+    """The policies of `manifest` that `dataset` is built from, as it records them (metadata["minrnn"])."""
+    used = {"run": manifest.run}
+    for level in POLICY_LEVELS[dataset]:
+        checkpoint = getattr(manifest, level)
+        used[level] = checkpoint and asdict(checkpoint)
+    if dataset == "medium-replay":
+        used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
+    return used

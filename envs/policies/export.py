@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations
-from runutils import atomic_path, parse_config
+from suite.runutils import atomic_path, parse_config
 
 
 @dataclass

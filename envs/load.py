@@ -1,0 +1,82 @@
+"""`load_dataset`, the one entry point: any dataset by name, the suite's own generated on first use.
+
+    load_dataset("d4rl:hopper-medium-v2")            D4RL's hdf5 file (downloaded when missing)
+    load_dataset("path/to/file.hdf5", env="hopper")  any file in D4RL's layout
+    load_dataset("minari:mujoco/hopper/medium-v0")   a Minari dataset (download=True to fetch it)
+    load_dataset("hopper-medium")                    the suite's own D4RL-recipe data, generated on first use
+
+The top of envs/: it reads through envs.dataset and generates through envs.generate.
+"""
+from pathlib import Path
+
+from envs.dataset import Dataset, load_d4rl, load_d4rl_file, load_minari
+from envs.minari_data import FAST_COPY, NAMESPACE, minari_root, read_metadata, suite_dataset_id
+from envs.policies import load_manifest, policies_used
+from envs.specs import DATASETS, ENVS
+
+
+def parse_suite_name(name: str) -> tuple[str, str]:
+    """'hopper-medium-replay' -> ('hopper', 'medium-replay'), naming the whole name and the valid
+    choices otherwise (a dataset alone, 'medium-replayy', would split into an env 'medium')."""
+    env, _, dataset = name.partition("-")
+    if env not in ENVS or dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: the suite's are '<env>-<dataset>' with env in "
+                         f"{', '.join(sorted(ENVS))} and dataset in {', '.join(DATASETS)}")
+    return env, dataset
+
+
+def built_from_other_policies(dataset_id: str, env: str, dataset: str) -> bool:
+    """Whether the cached suite dataset `dataset_id` was built from shipped policies other than those
+    envs/policies/<env> holds now (a new export since). Datasets built from a policies directory of
+    the user's own (`generate --policies`) are theirs to manage and count as current."""
+    recipe = read_metadata(dataset_id).get(NAMESPACE, {})
+    if dataset == "random" or recipe.get("policies"):
+        return False
+    used = policies_used(load_manifest(env)[0], dataset)
+    changed = sorted(key for key, value in used.items() if recipe.get(key) != value)
+    if changed:
+        print(f"{minari_root() / dataset_id} was built from other shipped policies than envs/policies/{env} "
+              f"holds now ({', '.join(changed)} differ): generating it again", flush=True)
+    return bool(changed)
+
+
+def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
+    """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is
+    asked for, and again when the shipped policies have changed since.
+
+    A freshly generated dataset is read back from disk like a cached one, so that a run on it is
+    the same run either way.
+    """
+    dataset_id = suite_dataset_id(env, dataset, seed)
+    path = minari_root() / dataset_id
+    cached = (path / "data").exists()
+    if not cached or built_from_other_policies(dataset_id, env, dataset):
+        # imported here: generation brings in torch and Stable-Baselines3, which reading a dataset does not need
+        from envs.generate import GenerateConfig, generate
+
+        generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=cached))
+    if (path / FAST_COPY).exists():
+        return load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}")
+    return Dataset(env, f"{env}-{dataset}", load_minari(dataset_id, env=env).episodes)
+
+
+def load_dataset(name: str, env: str | None = None, download: bool = False, seed: int = 0) -> Dataset:
+    """Load any supported source into a `Dataset` (see the module docstring for the name forms).
+
+    `env` is needed for a plain file and may override the env Minari records; `download` lets Minari
+    fetch a dataset that is not local; `seed` picks which generated copy of a suite dataset to use.
+    """
+    if name.startswith("d4rl:"):
+        return load_d4rl(name.removeprefix("d4rl:"))
+    if name.startswith("minari:"):
+        return load_minari(name.removeprefix("minari:"), env=env, download=download)
+    if name.endswith((".hdf5", ".h5")) or Path(name).is_file():
+        if env is None:
+            raise ValueError(f"load_dataset({name!r}) needs env=, one of: {', '.join(sorted(ENVS))}")
+        return load_d4rl_file(Path(name), env=env, name=name)
+    if "-" in name:
+        return load_suite_dataset(*parse_suite_name(name), seed=seed)
+    raise ValueError(
+        f"cannot tell what {name!r} is; use 'd4rl:<env>-<dataset>-v2', 'minari:<dataset id>', "
+        f"a path to a .hdf5 file with env=, or '<env>-<dataset>' with env in {', '.join(sorted(ENVS))} "
+        f"and dataset in {', '.join(DATASETS)}")
