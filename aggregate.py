@@ -285,6 +285,7 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
             lines += render_table(table, target)
         lines += [f"![{table['title']}: normalized return per backbone]({image_dir}/{table['file']}-return.png)",
                   f"![{table['title']}: learning curves]({image_dir}/{table['file']}-curves.png)", ""]
+    lines += render_regimes(summary, image_dir)
     for group in summary["all_datasets"]:
         lines += [f"#### All datasets, {group['context']} regime, {group['preset']} preset: "
                   f"{', '.join(group['tasks'])} pooled, "
@@ -295,6 +296,59 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
     for speed in summary["speed_plots"]:
         lines += [f"![{speed['title']}]({image_dir}/{speed['file']})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def regime_groups(summary: dict) -> dict:
+    """Per (task, preset) with more than one regime: its tables, one per regime."""
+    groups = defaultdict(list)
+    for table in summary["tables"]:
+        groups[table["task"], table["preset"]].append(table)
+    return {key: tables for key, tables in sorted(groups.items()) if len(tables) > 1}
+
+
+def render_regimes(summary: dict, image_dir: str) -> list[str]:
+    """Per dataset: backbones x regimes, IQM [95% interval] (seeds) at the main target."""
+    lines = []
+    for (task, preset), tables in regime_groups(summary).items():
+        lines += [f"#### {task}, {preset} preset: regimes side by side, IQM [95% CI] (seeds) at target "
+                  f"{int(tables[0]['main_target'])}", "",
+                  "| backbone | " + " | ".join(t["context"] for t in tables) + " |", "|---|" + "---|" * len(tables)]
+        for backbone in dict.fromkeys(row["backbone"] for t in tables for row in t["rows"]):
+            cells = []
+            for table in tables:
+                row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
+                stats = row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
+                cells.append(f"{fmt(stats['iqm'])} [{fmt(stats['iqm_ci'][0])}, {fmt(stats['iqm_ci'][1])}] "
+                             f"({stats['n']})" if stats["n"] else "–")
+            lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+        lines += ["", f"![{task}: score by regime per backbone]({image_dir}/{task}-regimes-{preset}.png)", ""]
+    return lines
+
+
+def plot_regimes(tables: list[dict], path: Path) -> None:
+    """Grouped bars: per backbone, one bar per regime (IQM, 95% interval), the data's mean as a line."""
+    backbones = list(dict.fromkeys(row["backbone"] for t in tables for row in t["rows"]))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(backbones), 3.5))
+    width = 0.8 / len(tables)
+    for i, table in enumerate(tables):
+        label = table["context"]  # on the regime's first bar only
+        for j, backbone in enumerate(backbones):
+            row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
+            stats = row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
+            if stats["n"]:
+                low, high = stats["iqm_ci"]
+                ax.bar(j + (i - (len(tables) - 1) / 2) * width, stats["iqm"], width, color=f"C{i}",
+                       yerr=[[stats["iqm"] - low], [high - stats["iqm"]]], capsize=3, label=label)
+                label = None
+    if tables[0]["data_mean"] is not None:
+        ax.axhline(tables[0]["data_mean"], color="gray", linestyle="--", linewidth=1, label="data's mean")
+    ax.set_xticks(range(len(backbones)), backbones)
+    ax.set_ylabel(f"normalized return at {int(tables[0]['main_target'])} (IQM)")
+    ax.set_title(f"{tables[0]['task']}: regimes", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def plot_returns(table: dict, path: Path) -> None:
@@ -377,6 +431,8 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
     for table in summary["tables"]:
         plot_returns(table, plots / f"{table['file']}-return.png")
         plot_curves(table, plots / f"{table['file']}-curves.png")
+    for (task, preset), tables in regime_groups(summary).items():
+        plot_regimes(tables, plots / f"{task}-regimes-{preset}.png")
     summary["speed_plots"] = []
     for benchmark_path in sorted(Path(cfg.speed).glob("backbones-*.json")):
         file = f"speed-{benchmark_path.stem.removeprefix('backbones-')}.png"

@@ -19,9 +19,9 @@ TINY = ["--d-model", "16", "--batch-size", "8", "--steps", "10", "--checkpoint-e
 
 
 def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None,
-                     preset: str = "cpu") -> dict:
+                     preset: str = "cpu", context: str = "window") -> dict:
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
-    cell = sweep.Cell("hopper", "medium", backbone, "window", seed, preset)
+    cell = sweep.Cell("hopper", "medium", backbone, context, seed, preset)
     record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
               "dataset_mean_normalized": 37.25, "code": {"commit": "0123456789abcdef", "python_files_modified": False},
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
