@@ -239,6 +239,22 @@ def provenance(summary: dict, cfg: AggregateConfig) -> list[str]:
                if left_out else ""), ""]
 
 
+def main_target_stats(table: dict, backbone: str) -> dict:
+    """A backbone's statistics at the table's main target ({"n": 0} when it has no row there)."""
+    row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
+    return row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
+
+
+def backbone_rows(tables: list[dict]) -> list[str]:
+    """One markdown row per backbone, a column per table: IQM [95% interval] (seeds) at its main target."""
+    lines = []
+    for backbone in dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]):
+        cells = [f"{fmt(s['iqm'])} [{fmt(s['iqm_ci'][0])}, {fmt(s['iqm_ci'][1])}] ({s['n']})" if s["n"] else "–"
+                 for s in (main_target_stats(table, backbone) for table in tables)]
+        lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_headline(summary: dict, cfg: AggregateConfig, full_tables: str) -> str:
     """One table per regime and preset: backbones x datasets, IQM at each env's main target with its
     95% interval and the number of seeds, and the data's own mean episode beside them."""
@@ -250,18 +266,9 @@ def render_headline(summary: dict, cfg: AggregateConfig, full_tables: str) -> st
     for table in summary["tables"]:
         groups[table["context"], table["preset"]].append(table)
     for (context, preset), tables in sorted(groups.items()):
-        backbones = list(dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]))
         lines += [f"**{context} regime, {preset} preset**", "",
                   "| backbone | " + " | ".join(table["task"] for table in tables) + " |",
-                  "|---|" + "---|" * len(tables)]
-        for backbone in backbones:
-            cells = []
-            for table in tables:
-                row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
-                stats = row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
-                cells.append(f"{fmt(stats['iqm'])} [{fmt(stats['iqm_ci'][0])}, {fmt(stats['iqm_ci'][1])}] "
-                             f"({stats['n']})" if stats["n"] else "–")
-            lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+                  "|---|" + "---|" * len(tables), *backbone_rows(tables)]
         lines += ["| the data's mean episode | " + " | ".join(fmt(table["data_mean"]) for table in tables) + " |", ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -312,15 +319,8 @@ def render_regimes(summary: dict, image_dir: str) -> list[str]:
     for (task, preset), tables in regime_groups(summary).items():
         lines += [f"#### {task}, {preset} preset: regimes side by side, IQM [95% CI] (seeds) at target "
                   f"{int(tables[0]['main_target'])}", "",
-                  "| backbone | " + " | ".join(t["context"] for t in tables) + " |", "|---|" + "---|" * len(tables)]
-        for backbone in dict.fromkeys(row["backbone"] for t in tables for row in t["rows"]):
-            cells = []
-            for table in tables:
-                row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
-                stats = row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
-                cells.append(f"{fmt(stats['iqm'])} [{fmt(stats['iqm_ci'][0])}, {fmt(stats['iqm_ci'][1])}] "
-                             f"({stats['n']})" if stats["n"] else "–")
-            lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+                  "| backbone | " + " | ".join(t["context"] for t in tables) + " |", "|---|" + "---|" * len(tables),
+                  *backbone_rows(tables)]
         lines += ["", f"![{task}: score by regime per backbone]({image_dir}/{task}-regimes-{preset}.png)", ""]
     return lines
 
@@ -333,8 +333,7 @@ def plot_regimes(tables: list[dict], path: Path) -> None:
     for i, table in enumerate(tables):
         label = table["context"]  # on the regime's first bar only
         for j, backbone in enumerate(backbones):
-            row = next((row for row in table["rows"] if row["backbone"] == backbone), None)
-            stats = row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
+            stats = main_target_stats(table, backbone)
             if stats["n"]:
                 low, high = stats["iqm_ci"]
                 ax.bar(j + (i - (len(tables) - 1) / 2) * width, stats["iqm"], width, color=f"C{i}",
