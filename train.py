@@ -25,7 +25,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents.decision import CONTEXTS, INITS, AgentConfig, DecisionAgent
+from agents.decision import CONTEXTS, INITS, AgentConfig, DecisionAgent, saved_config
 from agents.regimes import REGIMES
 from agents.rollout import rollout
 from envs import DATASETS, ENVS, env_spec, load_dataset
@@ -126,7 +126,7 @@ def resumable_checkpoint(cfg: TrainConfig, path: Path) -> dict:
     if not path.exists():
         raise ValueError(f"--resume: no checkpoint at {path}; leave out --resume to start a run there")
     checkpoint = load_checkpoint(path)
-    saved = {"init": "torch", **checkpoint["config"]}  # runs saved before `init` existed used PyTorch's
+    saved = saved_config(checkpoint["config"])
     differ = [f"--{name.replace('_', '-')} is {saved[name]!r} there, {getattr(cfg, name)!r} here"
               for name in RUN_SHAPING if name in saved and saved[name] != getattr(cfg, name)]
     if differ:

@@ -37,9 +37,15 @@ class AgentConfig:
     init: str = "reference"  # "reference" (see `initialise`) or "torch" (PyTorch's defaults: agent version 1)
 
 
+def saved_config(config: dict) -> dict:
+    """A saved run's config with the fields it predates filled in as they were then: runs saved
+    before `init` existed used PyTorch's initialisation."""
+    return {"init": "torch", **config}
+
+
 def agent_version(config: dict) -> int:
-    """The agent version of a saved run's config; runs saved before `init` existed used PyTorch's."""
-    return 1 if config.get("init", "torch") == "torch" else AGENT_VERSION
+    """The agent version of a saved run's config."""
+    return 1 if saved_config(config)["init"] == "torch" else AGENT_VERSION
 
 
 def initialise(agent: nn.Module, n_layers: int) -> None:

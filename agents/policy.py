@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from agents.decision import Actor, AgentConfig, DecisionAgent
+from agents.decision import Actor, AgentConfig, DecisionAgent, saved_config
 from envs.specs import env_spec
 from suite.runutils import checkpoint_file, load_checkpoint
 
@@ -30,7 +30,7 @@ def load_agent(path, device="cpu") -> tuple[DecisionAgent, dict]:
     path = checkpoint_file(path)
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
-    saved = {"init": "torch", **config}  # runs saved before `init` existed used PyTorch's
+    saved = saved_config(config)
     agent_config = AgentConfig(**{k: saved[k] for k in AgentConfig.__dataclass_fields__})
     agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"])
     try:

@@ -39,6 +39,11 @@ class EpisodeData:
         self.actions = np.concatenate([ep.actions for ep in episodes])
         self.returns_to_go = np.concatenate([np.cumsum(ep.rewards[::-1], dtype=np.float64)[::-1] for ep in episodes])
         self.timesteps = np.concatenate([np.arange(n) for n in self.lengths])
+        self.step_weights = self.lengths / self.lengths.sum()  # an episode's share of the steps
+
+    def draw_by_steps(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Episodes drawn in proportion to their lengths: every step of the data alike."""
+        return rng.choice(len(self.lengths), size=size, p=self.step_weights)
 
     def gather(self, episode: np.ndarray, offset: np.ndarray, length: int, device, trim: bool = False) -> dict:
         """Rows of `length` steps of `episode` from `offset`, right-padded with a mask (causal
@@ -81,15 +86,13 @@ class Sampler:
 
 class WindowSampler(Sampler):
     def sample(self, device) -> dict:
-        lengths = self.data.lengths
-        episode = self.rng.choice(len(lengths), size=self.batch_size, p=lengths / lengths.sum())  # each step alike
-        return self.data.gather(episode, self.rng.integers(0, lengths[episode]), self.segment_len, device)
+        episode = self.data.draw_by_steps(self.rng, self.batch_size)
+        return self.data.gather(episode, self.rng.integers(0, self.data.lengths[episode]), self.segment_len, device)
 
 
 class EpisodeSampler(Sampler):
     def sample(self, device) -> dict:
-        lengths = self.data.lengths
-        episode = self.rng.choice(len(lengths), size=self.batch_size, p=lengths / lengths.sum())
+        episode = self.data.draw_by_steps(self.rng, self.batch_size)
         return self.data.gather(episode, np.zeros(self.batch_size, int), self.segment_len, device, trim=True)
 
 

@@ -41,13 +41,13 @@ class Mamba(nn.Module):
 
         d_conv shifted multiply-adds with nn.Conv1d's weights: the same numbers, faster on the CPU
         than its kernel both for the few tokens of an acting step and for training (its backward)."""
-        weight = self.conv.weight[:, 0].t() if torch.is_grad_enabled() else self._acting_weights()[0]
+        weight = self.conv.weight[:, 0].t() if torch.is_grad_enabled() else self._acting_conv_weight()
         y = self.conv.bias
         for k in range(self.d_conv):
             y = torch.addcmul(y, u_padded[:, k:k + length], weight[k])
         return y
 
-    def _acting_weights(self):
+    def _acting_conv_weight(self):
         """The conv weight as (d_conv, d_inner), for the no-grad path.
 
         Kept between calls until the parameter changes: an optimizer step, load_state_dict and
@@ -56,7 +56,7 @@ class Mamba(nn.Module):
         p = self.conv.weight
         key = (0 if p.is_inference() else p._version, p.data_ptr(), p.dtype, p.device)
         if getattr(self, "_acting_key", None) != key:
-            self._acting_cache = (p[:, 0].t().contiguous(),)
+            self._acting_cache = p[:, 0].t().contiguous()
             self._acting_key = key
         return self._acting_cache
 

@@ -67,7 +67,7 @@ def test_forward_without_autograd_equals_forward_with_it(config):
 
 
 def test_mamba_acting_weights_follow_changes_to_the_parameters():
-    """Mamba's no-grad path keeps weights it derives between calls: an optimizer step,
+    """Mamba's no-grad path keeps the conv weight it derives between calls: an optimizer step,
     load_state_dict and a dtype change must each renew them."""
     model, other = make("mamba"), make("mamba", seed=1)
     x = torch.randn(2, 5, 16, dtype=torch.float64)
