@@ -33,13 +33,14 @@ import matplotlib
 import numpy as np
 
 from envs import DATASETS, env_spec
+from envs.load import data_id
 from minrnn import BACKBONES
-from suite.runutils import atomic_path, parse_config
+from suite.runutils import atomic_path, parse_config, replace_marked_section
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
-README_START, README_END = "<!-- sweep-results:start -->", "<!-- sweep-results:end -->"
+RESULTS_SECTION = "sweep-results"  # the marked section of the README and docs/results.md that aggregate.py writes
 # D4RL v2 normalized returns as published: (Decision Transformer, Chen et al. 2021; CORL's DT, 4 seeds).
 # From ../shared/design.md, section 3. Not runs of ours.
 PUBLISHED = {
@@ -119,6 +120,11 @@ def cell_version(record: dict) -> int | None:
     return record.get("agent_version", 1)
 
 
+def cell_data(record: dict) -> str:
+    """The versioned id of the data a cell trained on; cells recorded before data versions: version 0."""
+    return record.get("data", {}).get("id") or data_id(record["cell"]["env"], record["cell"]["dataset"], version=0)
+
+
 def summarize(records: list[dict], reps: int, seed: int) -> dict:
     versions = defaultdict(list)
     for record in records:
@@ -133,12 +139,22 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
         groups[record["cell"]["task"], record["cell"]["context"], record["cell"].get("preset", "cpu")].append(record)
     order = {name: i for i, name in enumerate(BACKBONES)}
     tables = []
+    made_on = defaultdict(list)
+    for record in records:
+        made_on[record["cell"]["task"], cell_data(record)].append(record["cell"]["name"])
+    for task in {task for task, _ in made_on}:
+        by_data = {data: names for (t, data), names in made_on.items() if t == task}
+        if len(by_data) > 1:
+            raise ValueError(f"cells of {task} trained on different data versions cannot be pooled: " + "; ".join(
+                f"{data}: {len(names)} cells, e.g. {names[0]}" for data, names in sorted(by_data.items()))
+                + "; put each version's cells in its own --results folder")
     for (task, context, preset), group in sorted(groups.items()):
         env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
         targets = env_spec(env).target_returns
         source, published_key = data_source(env, dataset)
         data_means = {r["dataset_mean_normalized"] for r in group if "dataset_mean_normalized" in r}
-        table = {"task": task, "env": env, "dataset": dataset, "context": context, "preset": preset,
+        table = {"task": task, "env": env, "dataset": dataset, "data_id": cell_data(group[0]),
+                 "context": context, "preset": preset,
                  "title": f"{task}, {context} regime, {preset} preset", "file": f"{task}-{context}-{preset}",
                  "main_target": targets[0],
                  "targets": targets, "data": source, "data_mean": data_means.pop() if len(data_means) == 1 else None, "published_key": published_key,
@@ -212,7 +228,7 @@ def render_table(table: dict, target: float) -> list[str]:
     key = str(int(target))
     main = " (the main target)" if target == table["main_target"] else ""
     lines = [f"#### {table['title']}: normalized return at target {target:.0f}{main}", "",
-             f"Data: {table['data']}" + ("." if table["data_mean"] is None else
+             f"Data: {table['data']}, `{table['data_id']}`" + ("." if table["data_mean"] is None else
                                         f"; its episodes' mean normalized return is {table['data_mean']:.1f}."), "",
              "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | train s (mean) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -408,16 +424,6 @@ def plot_speed(benchmark: dict, path: Path) -> str:
     return title
 
 
-def replace_section(page: Path, section: str) -> None:
-    """Replace what lies between the sweep-results markers of a markdown page (the README, docs/results.md)."""
-    text = page.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{page} has no {README_START} ... {README_END} markers; add them where the results go")
-    with atomic_path(page) as tmp:
-        tmp.write_text(text[:start + len(README_START)] + "\n" + section + text[end:])
-
-
 def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
     paths = sorted(Path(cfg.results).glob("*.json"))
     records = [json.loads(path.read_text()) for path in paths]
@@ -443,13 +449,13 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
         tmp.write_text(render(summary, cfg, command, "plots", all_targets=True))
     if cfg.docs:
         image_dir = os.path.relpath(plots, Path(cfg.docs).resolve().parent)
-        replace_section(Path(cfg.docs), render(summary, cfg, command, image_dir, all_targets=False) +
+        replace_marked_section(Path(cfg.docs), RESULTS_SECTION, render(summary, cfg, command, image_dir, all_targets=False) +
                         f"\nEvery target return: `{Path(cfg.out) / 'sweep.md'}`; the statistics as JSON: "
                         f"`{Path(cfg.out) / 'sweep.json'}`.\n")
     if cfg.readme:
         full_tables = os.path.relpath(Path(cfg.docs or Path(cfg.out) / "sweep.md").resolve(),
                                       Path(cfg.readme).resolve().parent)
-        replace_section(Path(cfg.readme), render_headline(summary, cfg, full_tables))
+        replace_marked_section(Path(cfg.readme), RESULTS_SECTION, render_headline(summary, cfg, full_tables))
     print(f"{len(paths)} cells, {summary['cells']} of agent version {version} -> {Path(cfg.out) / 'sweep.md'}, "
           f"{Path(cfg.out) / 'sweep.json'}, {plots}/" + "".join(f", {page}" for page in (cfg.docs, cfg.readme) if page))
     return summary

@@ -12,12 +12,14 @@ A cell is (env, dataset, backbone, context, seed, preset); its name leaves out t
 (hopper-medium-mingru-window-s0, hopper-medium-mingru-window-paper-s0). Each runs train.py, then evaluate.py (with
 the run's eval_episodes and num_envs), as subprocesses, in <out>/<cell name>, with their output
 in <cell name>/sweep.log. It then writes <results>/<cell name>.json: status ("ok", or "failed"
-with the tail of the failing output), the train config, the wall times, evaluate.py's results,
-the learning curves from the tensorboard logs and the machine it ran on; aggregate.py needs
-nothing else.
+with the tail of the failing output), the train config, the data (versioned id and content hash),
+the wall times, evaluate.py's results, the learning curves from the tensorboard logs and the machine
+it ran on; aggregate.py needs nothing else.
 
 A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A cell made by
-another agent version (agents.decision.AGENT_VERSION) is run again and its JSON replaced. A cell with a
+another agent version (agents.decision.AGENT_VERSION) is run again and its JSON replaced. A cell made
+on another data version (a suite dataset's policies exported again since) is refused, naming both:
+its results stay what they were; run the new data into another --results folder. A cell with a
 checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume.
 
 Locally, cells run in a process pool of --workers, by default the cores divided by the threads
@@ -44,8 +46,9 @@ from pathlib import Path
 
 from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
+from envs.load import data_id
 from minrnn import BACKBONES
-from suite.runutils import atomic_path, parse_config, pick_device
+from suite.runutils import atomic_path, check_choices, parse_config, pick_device
 from train import load_config
 
 REPO = Path(__file__).resolve().parent
@@ -91,12 +94,6 @@ class Cell:
 
     def keys(self) -> dict:
         return {**asdict(self), "task": self.task, "name": self.name}
-
-
-def check_choices(flag: str, values: list[str], valid) -> None:
-    unknown = [value for value in values if value not in valid]
-    if unknown:
-        raise ValueError(f"unknown value {unknown[0]!r} in {flag}; valid: {', '.join(valid)}")
 
 
 def describe_machine(device: str) -> dict:
@@ -259,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     for cell in cells:
         path = Path(cfg.results) / f"{cell.name}.json"
         previous = json.loads(path.read_text()) if path.exists() else None
+        if previous:  # cells recorded before data versions trained on version 0
+            made_on = previous.get("data", {}).get("id") or data_id(cell.env, cell.dataset, version=0)
+            if made_on != data_id(cell.env, cell.dataset):
+                raise ValueError(f"{path} was made on {made_on}, but --datasets {cell.dataset} is now "
+                                 f"{data_id(cell.env, cell.dataset)}; allowed: cells of the same data in one "
+                                 f"--results folder. Pass another --results for the new data")
         if previous and previous.get("agent_version", 1) != version:
             previous = None
         if previous and (previous["status"] == "ok" or not cfg.retry_failed):
@@ -269,10 +272,11 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(cell)
     # suite datasets are generated on first use: once here, rather than by two cells at once;
     # the data's own mean normalized episode return goes with each cell, to read the scores against
-    data_mean = {}
+    data_mean, data = {}, {}
     for env, dataset in sorted({(cell.env, cell.dataset) for cell in todo}):
         loaded = load_dataset(f"{env}-{dataset}" if dataset in DATASETS else dataset, env=env)
         data_mean[env, dataset] = float(loaded.normalized_returns().mean())
+        data[env, dataset] = loaded.identity()
 
     tasks, resources = [], []
     for cell in todo:
@@ -300,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     for done, record in enumerate(records, 1):
         record["sweep_command"] = command
         record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
+        record["data"] = data[record["cell"]["env"], record["cell"]["dataset"]]
         with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))
         if record["status"] == "ok":

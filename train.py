@@ -188,6 +188,12 @@ def train(cfg: TrainConfig) -> Path:
     dataset = load_dataset(f"{cfg.env}-{cfg.dataset}" if cfg.dataset in DATASETS else cfg.dataset, env=cfg.env)
     if dataset.env != cfg.env:
         raise ValueError(f"dataset {dataset.name!r} belongs to env {dataset.env!r}, not --env {cfg.env!r}")
+    data = dataset.identity()
+    trained_on = checkpoint and checkpoint.get("data")
+    if trained_on and trained_on != data:
+        raise ValueError(f"--resume: {checkpoint_path} trained on {trained_on['id']} (sha256 {trained_on['sha256'][:12]}), "
+                         f"but --dataset {cfg.dataset} is now {data['id']} (sha256 {data['sha256'][:12]}); "
+                         f"allowed: the run's own data. Start a new run with --out")
     # seeded after loading: generating a dataset on first use draws from the global RNGs, and the
     # run must be the same whether its dataset was generated just now or read from the cache
     seed_everything(cfg.seed)
@@ -207,7 +213,7 @@ def train(cfg: TrainConfig) -> Path:
     with atomic_path(run_dir / "config.json") as tmp:  # only now that the run goes on
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
     print(json.dumps(asdict(cfg)), flush=True)
-    print(f"{dataset.name}: {len(dataset.episodes)} episodes, {dataset.num_transitions} transitions, "
+    print(f"{data['id']}: {len(dataset.episodes)} episodes, {dataset.num_transitions} transitions, "
           f"mean normalized return {dataset.normalized_returns().mean():.1f}; device {device}; "
           f"{sum(p.numel() for p in agent.parameters())} parameters", flush=True)
 
@@ -216,7 +222,7 @@ def train(cfg: TrainConfig) -> Path:
             torch.save({"agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
                         "torch_rng": torch.get_rng_state(), "step": step, "config": asdict(cfg),
-                        "obs_dim": agent.obs_dim, "act_dim": agent.act_dim, "dataset": dataset.name}, tmp)
+                        "obs_dim": agent.obs_dim, "act_dim": agent.act_dim, "dataset": dataset.name, "data": data}, tmp)
 
     writer = SummaryWriter(str(run_dir / "tb"))
     agent.train()

@@ -28,7 +28,7 @@ from envs import load_dataset, make_env, normalized_score
 from envs.dataset import load_minari
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import suite_dataset_id
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version
 from envs.policies.export import saved_actors, write_policies
 from envs.rollout import SACActorPolicy, collect
 from envs.train_sac import save_actor
@@ -98,7 +98,7 @@ def speed_rows(cfg: BenchConfig, scratch: Path) -> list[dict]:
         record(f"load_dataset('{cfg.env}-{dataset}') (flat copy)", loaded.num_transitions,
                timed(load_dataset, f"{cfg.env}-{dataset}")[1])
         record("the same through Minari's episode reader", loaded.num_transitions,
-               timed(load_minari, suite_dataset_id(cfg.env, dataset, 0))[1])
+               timed(load_minari, suite_dataset_id(cfg.env, dataset, 0, data_version(cfg.env, dataset, policies)))[1])
     write_flat_file(scratch / "flat.hdf5", cfg.env, cfg.load_transitions)
     record("load_dataset(D4RL-layout file), ~20-step episodes", cfg.load_transitions,
            timed(load_dataset, str(scratch / "flat.hdf5"), cfg.env)[1])

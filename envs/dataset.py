@@ -3,6 +3,7 @@
 Above the file formats (envs.d4rl, envs.minari_data: flat columns), below generation (envs.generate)
 and `load_dataset` (envs.load), the one entry point by name.
 """
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,15 @@ class Dataset:
     env: str  # key of envs.specs.ENVS, e.g. "hopper"
     name: str  # e.g. "d4rl:hopper-medium-v2" or "hopper-medium"
     episodes: list[Episode]
+    version_id: str = ""  # the id with its version where the name lacks it: minrnn/hopper/medium-v1
+
+    def identity(self) -> dict:
+        """What a run records of its data: the versioned id and a hash of the transitions."""
+        digest = hashlib.sha256()
+        columns, episode_ends = self.flat()
+        for values in [*columns.values(), episode_ends]:
+            digest.update(np.ascontiguousarray(values).tobytes())
+        return {"id": self.version_id or self.name, "sha256": digest.hexdigest()}
 
     @property
     def num_transitions(self) -> int:

@@ -16,7 +16,8 @@ the re-enactment holds each saved actor for a whole checkpoint interval (10k ste
 it runs num_envs episodes side by side where SAC ran one, so num_envs episodes are cut at the end
 instead of one.
 
-Written as the Minari dataset minrnn/<env>/<dataset>-v0 (-seed<k>-v0 for seed k != 0) under
+Written as the Minari dataset minrnn/<env>/<dataset>-v<N> (-seed<k>-v<N> for seed k != 0; N the data
+version in the policies' manifest, 0 for random data) under
 MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
 The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
 A bad value, missing policies or an existing dataset: one line `error: ...`, exit status 1.
@@ -30,7 +31,7 @@ import torch
 from envs.d4rl import write_d4rl_file
 from envs.dataset import Dataset, from_minari_episodes
 from envs.minari_data import FAST_COPY, NAMESPACE, suite_dataset_id, write_minari
-from envs.policies import POLICIES_DIR, POLICY_LEVELS, load_manifest, policies_used, read_evaluations
+from envs.policies import POLICIES_DIR, POLICY_LEVELS, data_version, load_manifest, policies_used, read_evaluations
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
 from envs.specs import DATASETS, ENVS, env_spec, make_env
 from suite.runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
@@ -100,7 +101,7 @@ def generate(cfg: GenerateConfig) -> Dataset:
     env_spec(cfg.env)
     if cfg.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(DATASETS)}")
-    dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed)
+    dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed, data_version(cfg.env, cfg.dataset, cfg.policies or None))
     print(f"generating {dataset_id} ({cfg.dataset}, seed {cfg.seed}) from the policies in "
           f"{cfg.policies or POLICIES_DIR}", flush=True)
     started = time.time()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from envs.dataset import Dataset, load_d4rl, load_d4rl_file, load_minari
 from envs.minari_data import FAST_COPY, NAMESPACE, minari_root, read_metadata, suite_dataset_id
-from envs.policies import load_manifest, policies_used
+from envs.policies import data_version, load_manifest, policies_used
 from envs.specs import DATASETS, ENVS
 
 
@@ -40,14 +40,24 @@ def built_from_other_policies(dataset_id: str, env: str, dataset: str) -> bool:
     return bool(changed)
 
 
+def data_id(env: str, dataset: str, seed: int = 0, version: int | None = None) -> str:
+    """What `--env env --dataset dataset` trains on, by versioned id. A suite dataset: its Minari id,
+    whose version is by default that of the shipped policies now (their manifest's data_version), so
+    a new export makes new datasets beside the old (cells recorded before data versions: version 0).
+    Any other name (d4rl:..., minari:..., a file) carries its own version: the name itself."""
+    if dataset not in DATASETS:
+        return dataset
+    return suite_dataset_id(env, dataset, seed, data_version(env, dataset) if version is None else version)
+
+
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
     """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is
-    asked for, and again when the shipped policies have changed since.
+    asked for, and again when the shipped policies have changed since without a new data version.
 
     A freshly generated dataset is read back from disk like a cached one, so that a run on it is
     the same run either way.
     """
-    dataset_id = suite_dataset_id(env, dataset, seed)
+    dataset_id = data_id(env, dataset, seed)
     path = minari_root() / dataset_id
     cached = (path / "data").exists()
     if not cached or built_from_other_policies(dataset_id, env, dataset):
@@ -56,8 +66,10 @@ def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
 
         generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=cached))
     if (path / FAST_COPY).exists():
-        return load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}")
-    return Dataset(env, f"{env}-{dataset}", load_minari(dataset_id, env=env).episodes)
+        episodes = load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}").episodes
+    else:
+        episodes = load_minari(dataset_id, env=env).episodes
+    return Dataset(env, f"{env}-{dataset}", episodes, version_id=dataset_id)
 
 
 def load_dataset(name: str, env: str | None = None, download: bool = False, seed: int = 0) -> Dataset:

@@ -39,8 +39,9 @@ def minari_root_at(path: Path):
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def suite_dataset_id(env: str, dataset: str, seed: int) -> str:
-    return f"{NAMESPACE}/{env}/{dataset}{f'-seed{seed}' if seed else ''}-v0"
+def suite_dataset_id(env: str, dataset: str, seed: int, version: int) -> str:
+    """The Minari id of a suite dataset; `version` is the data version of the policies it is built from."""
+    return f"{NAMESPACE}/{env}/{dataset}{f'-seed{seed}' if seed else ''}-v{version}"
 
 
 def env_for_gym_id(gym_id: str) -> str:

@@ -30,6 +30,27 @@ ENVS = {
 DATASETS = ("random", "medium", "medium-replay", "expert", "medium-expert")  # D4RL's, and the suite's own
 
 
+@dataclass(frozen=True)
+class D4RLStats:
+    episodes: int
+    transitions: int
+    mean_normalized: float  # approximate, as commonly reported
+
+
+# D4RL's v2 datasets (episode counts from the TFDS catalog): the level the suite's own data aims at
+D4RL_STATS = {
+    "hopper-medium": D4RLStats(2187, 1_000_000, 44.0),
+    "hopper-medium-replay": D4RLStats(2041, 402_000, 15.0),
+    "hopper-medium-expert": D4RLStats(3214, 2_000_000, 64.0),
+    "halfcheetah-medium": D4RLStats(1000, 1_000_000, 41.0),
+    "halfcheetah-medium-replay": D4RLStats(202, 202_000, 27.0),
+    "halfcheetah-medium-expert": D4RLStats(2000, 2_000_000, 65.0),
+    "walker2d-medium": D4RLStats(1191, 1_000_000, 62.0),
+    "walker2d-medium-replay": D4RLStats(1093, 302_000, 15.0),
+    "walker2d-medium-expert": D4RLStats(2191, 2_000_000, 82.0),
+}
+
+
 def env_spec(name: str) -> EnvSpec:
     if name not in ENVS:
         raise ValueError(f"unknown env {name!r}; valid envs: {', '.join(sorted(ENVS))}")

@@ -5,7 +5,8 @@
 Every `checkpoint_every` steps it writes, atomically, into the run directory:
   checkpoint/model.zip, checkpoint/replay_buffer.pkl  to resume (rerun the same command)
   actors/actor_0010000.pt                              the actor alone (about 0.3 MB)
-  eval.jsonl                                           deterministic return over `eval_episodes`
+  eval.jsonl                                           return over `eval_episodes`, deterministic (the
+                                                       actor's mean) and sampled (as the datasets act)
 and logs SAC's losses and the evaluation return to tensorboard (tb/).
 """
 import json
@@ -68,17 +69,21 @@ class CheckpointAndEvaluate(BaseCallback):
             self.model.save_replay_buffer(tmp)
         with atomic_path(ckpt / "model.zip") as tmp:  # written last: its step is the resume point
             self.model.save(tmp)
-        self.eval_env.reset(seed=self.cfg.seed + step)
-        returns, lengths = evaluate_policy(
-            self.model, self.eval_env, n_eval_episodes=self.cfg.eval_episodes,
-            deterministic=True, return_episode_rewards=True)
-        record = {"step": step, "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-                  "normalized": float(normalized_score(self.cfg.env, np.mean(returns))),
-                  "length_mean": float(np.mean(lengths)), "wall_s": round(time.time() - self.started, 1)}
+        record = {"step": step}
+        for prefix, deterministic in (("", True), ("sampled_", False)):
+            self.eval_env.reset(seed=self.cfg.seed + step)
+            returns, lengths = evaluate_policy(
+                self.model, self.eval_env, n_eval_episodes=self.cfg.eval_episodes,
+                deterministic=deterministic, return_episode_rewards=True)
+            record |= {f"{prefix}return_mean": float(np.mean(returns)), f"{prefix}return_std": float(np.std(returns)),
+                       f"{prefix}normalized": float(normalized_score(self.cfg.env, np.mean(returns))),
+                       f"{prefix}length_mean": float(np.mean(lengths))}
+        record["wall_s"] = round(time.time() - self.started, 1)
         with open(self.run_dir / "eval.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         self.logger.record("eval/return", record["return_mean"])
         self.logger.record("eval/normalized_return", record["normalized"])
+        self.logger.record("eval/sampled_normalized_return", record["sampled_normalized"])
         print(json.dumps(record), flush=True)
         return True
 

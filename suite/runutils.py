@@ -120,6 +120,25 @@ def atomic_path(path):
             tmp.unlink()
 
 
+def check_choices(flag: str, values: list[str], valid) -> None:
+    """A list-valued flag's values, each one of `valid`: else the first other one, named with the valid ones."""
+    unknown = [value for value in values if value not in valid]
+    if unknown:
+        raise ValueError(f"unknown value {unknown[0]!r} in {flag}; valid: {', '.join(valid)}")
+
+
+def replace_marked_section(page: Path, name: str, section: str) -> None:
+    """Replace, atomically, what lies between the lines `<!-- name:start -->` and `<!-- name:end -->`
+    of a markdown page: the generated part of a hand-written page."""
+    start_marker, end_marker = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = page.read_text()
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start < 0 or end < start:
+        raise ValueError(f"{page} has no {start_marker} ... {end_marker} markers; add them where the text goes")
+    with atomic_path(page) as tmp:
+        tmp.write_text(text[:start + len(start_marker)] + "\n" + section + text[end:])
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """CUDA when present, else CPU, unless a device is named; a GPU this machine lacks is an error."""
     if requested == "auto":

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 
 from envs import load_dataset
@@ -104,6 +105,19 @@ def test_resume_of_another_run_names_the_fields_and_changes_nothing(finished_run
                       "--backbone is 'mingru' there, 'minlstm' here", "--seed is 0 there, 3 here")
     assert "load_state_dict" not in line
     assert hashes(out) == before
+
+
+def test_resume_on_changed_data_names_both_and_changes_nothing(d4rl_file, tmp_path):
+    data = tmp_path / "hopper_random-v2.hdf5"
+    shutil.copyfile(d4rl_file, data)
+    args = ("train.py", "--dataset", str(data), *TINY, "--out", str(tmp_path / "run"))
+    assert run(*args, "--steps", "5").returncode == 0
+    before = hashes(tmp_path / "run")
+    with h5py.File(data, "r+") as f:  # the same name, other transitions
+        f["rewards"][0] += 1.0
+    error_line(run(*args, "--steps", "10", "--resume"), "--resume", f"trained on {data} (sha256 ",
+               f"--dataset {data} is now {data} (sha256 ", "allowed: the run's own data")
+    assert hashes(tmp_path / "run") == before
 
 
 def test_resume_of_a_finished_run_writes_nothing(finished_run):

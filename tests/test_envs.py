@@ -3,8 +3,10 @@ import functools
 import http.server
 import json
 import re
+import shutil
 import socket
 import threading
+from pathlib import Path
 
 import h5py
 import minari
@@ -14,10 +16,12 @@ import torch
 from minari.data_collector import EpisodeBuffer
 
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
+from envs import stats
 from envs.generate import GenerateConfig, generate, write_suite_dataset
 from envs.policies import Checkpoint, load_manifest, read_evaluations
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
+from envs.stats import StatsConfig
 from envs.train_sac import SACConfig, train
 
 OBS_DIM, ACT_DIM = 11, 3  # hopper
@@ -169,8 +173,7 @@ def test_a_cached_dataset_is_generated_again_when_the_shipped_policies_change(
 
 def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(policies, tmp_path, minari_root):
     run = load_manifest("hopper", policies)[0].run
-    export(ExportConfig(run=run, min_expert_score=1e9, medium_low=-1e9, medium_high=1e9,
-                        out=str(tmp_path / "hopper")))
+    export(ExportConfig(run=run, min_expert_score=1e9, medium_tolerance=1e9, out=str(tmp_path / "hopper")))
     manifest, actor_dir = load_manifest("hopper", tmp_path)
     assert manifest.expert is None
     curve = [json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()]
@@ -179,6 +182,49 @@ def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(po
         with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* at step {best['step']}"):
             generate(GenerateConfig(env="hopper", dataset=name, num_transitions=100, policies=str(tmp_path)))
     assert not list(minari_root.glob("**/expert*"))
+
+
+def test_a_new_export_is_a_new_data_version_beside_the_old_data(policies, tmp_path, minari_root):
+    shutil.copytree(policies / "hopper", tmp_path / "hopper")
+    manifest = load_manifest("hopper", tmp_path)[0]
+    old = generate(GenerateConfig(env="hopper", dataset="medium", num_transitions=100, policies=str(tmp_path)))
+    other = next(step for step in read_evaluations(Path(manifest.run) / "eval.jsonl")
+                 if step not in (manifest.medium.step, manifest.expert.step))  # between the two
+    export(ExportConfig(run=manifest.run, medium_step=other, expert_step=manifest.expert.step,
+                        min_expert_score=-100.0, out=str(tmp_path / "hopper")))
+    assert load_manifest("hopper", tmp_path)[0].data_version == manifest.data_version + 1
+    new = generate(GenerateConfig(env="hopper", dataset="medium", num_transitions=100, policies=str(tmp_path)))
+    assert sorted(p.name for p in (minari_root / "minrnn" / "hopper").iterdir() if p.is_dir()) == [
+        f"medium-v{manifest.data_version}", f"medium-v{manifest.data_version + 1}"]
+    assert old.identity()["sha256"] != new.identity()["sha256"]  # the old data is still there, unchanged
+    reread = load_dataset(f"minari:minrnn/hopper/medium-v{manifest.data_version}", env="hopper")
+    assert reread.identity()["sha256"] == old.identity()["sha256"]
+
+
+def test_data_table_stands_beside_d4rls_and_names_what_cannot_be_built(policies, tmp_path, minari_root, monkeypatch):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
+    built = generate(GenerateConfig(env="hopper", dataset="medium", num_transitions=300))
+    page = tmp_path / "page.md"
+    page.write_text("# data\n<!-- data-table:start -->\nold\n<!-- data-table:end -->\nend\n")
+    (row,) = stats.main(StatsConfig(envs=["hopper"], datasets=["medium"], json=str(tmp_path / "stats.json"),
+                                    docs=str(page)))["datasets"]
+    returns = built.normalized_returns()
+    assert (row["episodes"], row["transitions"]) == (len(built.episodes), 300)
+    assert row["mean"] == pytest.approx(returns.mean())
+    assert row["percentiles"]["90"] == pytest.approx(np.percentile(returns, 90))
+    assert row["mean_minus_d4rl"] == pytest.approx(returns.mean() - 44.0)
+    text = page.read_text()
+    assert "| hopper-medium | `minrnn/hopper/medium-v0` | " in text and "| 2,187 | 1,000,000 | 44 |" in text
+    assert "old" not in text and text.endswith("<!-- data-table:end -->\nend\n")
+    assert json.loads((tmp_path / "stats.json").read_text())["datasets"] == [row]
+    # a run that reached no expert: its expert datasets are named as not built, with how far it got
+    run = load_manifest("hopper")[0].run
+    export(ExportConfig(run=run, min_expert_score=1e9, medium_tolerance=1e9, out=str(tmp_path / "short" / "hopper")))
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", tmp_path / "short")
+    result = stats.main(StatsConfig(envs=["hopper"], datasets=["medium-expert"], json=str(tmp_path / "stats.json")))
+    assert "no expert policy for hopper" in result["datasets"][0]["missing"] and result["experts"][0]["expert"] is None
+    with pytest.raises(ValueError, match="'ant' in --envs; valid: halfcheetah, hopper, walker2d"):
+        stats.main(StatsConfig(envs=["ant"]))
 
 
 def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
@@ -194,26 +240,33 @@ def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
         np.testing.assert_array_equal(sync_array, async_array)
 
 
-def test_export_picks_medium_in_band_and_never_ships_a_weak_expert():
+def test_export_picks_medium_near_d4rl_level_and_never_ships_a_weak_expert():
+    # hopper: D4RL's medium data averages 44, so the band is [39, 49]
     evaluations = {step: Checkpoint(step, score * 32.5, score) for step, score in
-                   [(10, 5.0), (20, 30.0), (30, 40.0), (40, 95.0), (50, 90.0)]}
-    medium, expert = pick_checkpoints(ExportConfig(run="r"), evaluations)
+                   [(10, 5.0), (20, 40.0), (30, 48.5), (40, 95.0), (50, 90.0)]}
+    medium, expert = pick_checkpoints(ExportConfig(run="r"), "hopper", evaluations)
     assert (medium.step, expert.step) == (20, 40)
-    medium, expert = pick_checkpoints(ExportConfig(run="r"), {k: v for k, v in evaluations.items() if k < 40})
+    medium, expert = pick_checkpoints(ExportConfig(run="r"), "hopper", {k: v for k, v in evaluations.items() if k < 40})
     assert (medium.step, expert) == (20, None)
-    nearer_a_third = {**evaluations, 25: Checkpoint(25, 34.0 * 32.5, 34.0)}
-    assert pick_checkpoints(ExportConfig(run="r"), nearer_a_third)[0].step == 25
+    nearer = {**evaluations, 25: Checkpoint(25, 43.0 * 32.5, 43.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", nearer)[0].step == 25
+    # the data level is the sampled-action return where the run recorded it: here 30 only reaches the band
+    sampled = {**evaluations, 20: Checkpoint(20, 1300.0, 40.0, 30.0), 30: Checkpoint(30, 1600.0, 47.0, 44.5)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", sampled)[0].step == 30
+    # walker2d's D4RL medium averages 62: none of these is one
+    with pytest.raises(ValueError, match=r"within \[57.0, 67.0\]"):
+        pick_checkpoints(ExportConfig(run="r"), "walker2d", evaluations)
     # a late collapse back into the band, after the run passed it, is no early-stopped medium
-    collapsed_late = {**evaluations, 60: Checkpoint(60, 33.3 * 32.5, 33.3)}
-    assert pick_checkpoints(ExportConfig(run="r"), collapsed_late)[0].step == 20
+    collapsed_late = {**evaluations, 60: Checkpoint(60, 44.0 * 32.5, 44.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", collapsed_late)[0].step == 20
     with pytest.raises(ValueError, match="not an expert"):
-        pick_checkpoints(ExportConfig(run="r", expert_step=30), evaluations)
-    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\] before .*10: 5.0"):
-        pick_checkpoints(ExportConfig(run="r"), {k: evaluations[k] for k in (10, 40)})
-    with pytest.raises(ValueError, match=r"no checkpoint .* within \[30.0, 50.0\] before"):
-        pick_checkpoints(ExportConfig(run="r"), {k: collapsed_late[k] for k in (10, 40, 60)})
+        pick_checkpoints(ExportConfig(run="r", expert_step=30), "hopper", evaluations)
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[39.0, 49.0\] before .*10: 5.0"):
+        pick_checkpoints(ExportConfig(run="r"), "hopper", {k: evaluations[k] for k in (10, 40)})
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[39.0, 49.0\] before"):
+        pick_checkpoints(ExportConfig(run="r"), "hopper", {k: collapsed_late[k] for k in (10, 40, 60)})
     with pytest.raises(ValueError, match="not worse than expert"):
-        pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), evaluations)
+        pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), "hopper", evaluations)
 
 
 @pytest.mark.parametrize("name, valid", [

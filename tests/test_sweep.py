@@ -61,7 +61,7 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     readme, docs = tmp_path / "README.md", tmp_path / "docs" / "results.md"
     docs.parent.mkdir()
     for page in (readme, docs):
-        page.write_text(f"# title\nbefore\n{aggregate.README_START}\nold text\n{aggregate.README_END}\nafter\n")
+        page.write_text("# title\nbefore\n<!-- sweep-results:start -->\nold text\n<!-- sweep-results:end -->\nafter\n")
 
     cfg = aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme=str(readme), docs=str(docs),
                                     reps=500)
@@ -94,7 +94,7 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     assert "- commit not recorded (1 cells)" in markdown
     for page in (readme, docs):
         text = page.read_text()
-        assert text.startswith("# title\nbefore\n") and text.endswith(f"{aggregate.README_END}\nafter\n")
+        assert text.startswith("# title\nbefore\n") and text.endswith("<!-- sweep-results:end -->\nafter\n")
         assert "old text" not in text
     full = docs.read_text()  # the docs get the full tables, the README the headline: IQM [interval] (seeds)
     assert "python sweep.py --seeds 0" in full and "15.1" in full
@@ -145,6 +145,8 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
     assert resumed["code"]["commit"] == head
     data_mean = load_dataset(str(d4rl_file), env="hopper").normalized_returns().mean()
     assert resumed["dataset_mean_normalized"] == pytest.approx(data_mean)
+    assert resumed["data"] == load_dataset(str(d4rl_file), env="hopper").identity()
+    assert resumed["data"]["id"] == str(d4rl_file) and len(resumed["data"]["sha256"]) == 64
 
     assert fresh["agent_version"] == resumed["agent_version"] == AGENT_VERSION
 
@@ -185,6 +187,29 @@ def test_aggregate_refuses_to_pool_agent_versions(tmp_path):
     assert tabled(1)["tables"][0]["rows"][0]["stats"]["3600"]["mean"] == 20.0
     assert f"Left out, since versions are never pooled (`--agent-version N` tables them): 1 cells of version " \
            f"{AGENT_VERSION}." in (tmp_path / "out" / "sweep.md").read_text()
+
+
+def test_a_cell_made_on_other_data_is_refused_by_the_sweep_and_never_pooled(d4rl_file, tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    cell = sweep.Cell("hopper", str(d4rl_file), "mingru", "window", 0)
+    made = cells / f"{cell.name}.json"
+    made.write_text(json.dumps({**synthetic_record("mingru", 0, 30.0), "data": {"id": "older-v1", "sha256": "0" * 64}}))
+    kept = made.read_text()
+    with pytest.raises(ValueError, match=rf"{made} was made on older-v1, but --datasets {d4rl_file} is now "
+                                         rf"{d4rl_file}; allowed: cells of the same data"):
+        sweep.main(["--datasets", str(d4rl_file), "--backbones", "mingru", "--seeds", "0", "--results", str(cells),
+                    "--out", str(tmp_path / "runs")])
+    assert made.read_text() == kept and not (tmp_path / "runs").exists()
+    # cells recorded before data versions trained on version 0 of the suite's data
+    old, new = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 1, 20.0)
+    new["data"] = {"id": "minrnn/hopper/medium-v1", "sha256": "1" * 64}
+    with pytest.raises(ValueError, match=r"hopper-medium trained on different data versions.*"
+                                         r"minrnn/hopper/medium-v0: 1 cells, e\.g\. hopper-medium-mingru-window-s0; "
+                                         r"minrnn/hopper/medium-v1: 1 cells"):
+        aggregate.summarize([old, new], reps=10, seed=0)
+    old["data"] = {"id": "minrnn/hopper/medium-v1", "sha256": "1" * 64}
+    assert aggregate.summarize([old, new], reps=10, seed=0)["tables"][0]["data_id"] == "minrnn/hopper/medium-v1"
 
 
 def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_path, capsys):

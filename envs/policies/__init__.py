@@ -18,6 +18,12 @@ class Checkpoint:
     step: int
     return_mean: float  # deterministic return over the run's evaluation episodes
     normalized: float  # the same on D4RL's x100 scale
+    sampled_normalized: float | None = None  # with sampled actions, as the datasets act (None: not evaluated)
+
+    @property
+    def data_level(self) -> float:
+        """The normalized return of the data this policy makes: the sampled one where evaluated."""
+        return self.normalized if self.sampled_normalized is None else self.sampled_normalized
 
 
 def read_evaluations(path: Path) -> dict[int, Checkpoint]:
@@ -26,7 +32,8 @@ def read_evaluations(path: Path) -> dict[int, Checkpoint]:
     evaluations = {}
     for line in Path(path).read_text().splitlines():
         record = json.loads(line)
-        evaluations[record["step"]] = Checkpoint(record["step"], record["return_mean"], record["normalized"])
+        evaluations[record["step"]] = Checkpoint(record["step"], record["return_mean"], record["normalized"],
+                                                 record.get("sampled_normalized"))
     return evaluations
 
 
@@ -38,6 +45,7 @@ class Manifest:
     medium: Checkpoint
     expert: Checkpoint | None  # None: the run reached no expert-level checkpoint (envs.policies.export)
     replay_steps: list[int]  # steps of the saved actors before the medium one, in order
+    data_version: int = 0  # the version of the datasets built from these policies (minrnn/<env>/<dataset>-v<N>)
 
     @staticmethod
     def actor_file(step: int) -> str:
@@ -71,6 +79,12 @@ def load_manifest(env: str, policies_dir: str | Path | None = None) -> tuple[Man
 # the manifest's policies each non-random dataset acts with (medium-replay: also the actors before medium)
 POLICY_LEVELS = {"medium": ["medium"], "expert": ["expert"], "medium-expert": ["medium", "expert"],
                  "medium-replay": ["medium"]}
+
+
+def data_version(env: str, dataset: str, policies_dir: str | Path | None = None) -> int:
+    """The version of the suite dataset `dataset` of `env` built from the policies in `policies_dir`:
+    their manifest's data version (random data, built from no policy: 0)."""
+    return 0 if dataset == "random" else load_manifest(env, policies_dir)[0].data_version
 
 
 def policies_used(manifest: Manifest, dataset: str) -> dict:

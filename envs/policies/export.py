@@ -3,17 +3,19 @@
     python -m envs.policies.export runs/sac/hopper-s0                # medium and expert picked automatically
     python -m envs.policies.export runs/sac/hopper-s0 --medium-step 130000 --expert-step 290000
 
-Automatic choice, from the run's eval.jsonl: medium = of the checkpoints whose normalized return
-lies in [medium_low, medium_high], the one closest to medium_target (a third of the way from
-random to expert on D4RL's scale, D4RL's "medium": a policy stopped at about a third of the expert),
-taken only from the run before it first scored above medium_high: a run that has passed the band
-and later collapses into it for one evaluation (walker2d's falls) is not a policy stopped early;
-expert = the checkpoint with the best return, if it reaches --min-expert-score. When no checkpoint
-does (a run not trained long enough yet), the export ships no expert (manifest "expert": null, and
-the expert datasets say so) rather than a weaker policy under that name. A --expert-step below the
-threshold, or a medium not worse than the expert, is refused.
+Automatic choice, from the run's eval.jsonl: medium = the checkpoint whose data level (the
+normalized return with sampled actions, as the datasets act; the deterministic one for runs that did
+not record it) is closest to medium_target, D4RL's medium dataset mean for the env (envs.specs.D4RL_STATS),
+within medium_tolerance of it, taken only from the run before it first scored above that band: a run
+that has passed the band and later collapses into it for one evaluation (walker2d's falls) is not a
+policy stopped early; expert = the checkpoint with the best deterministic return, if it reaches
+--min-expert-score. When no checkpoint does (a run not trained long enough yet), the export ships no
+expert (manifest "expert": null, and the expert datasets say so) rather than a weaker policy under
+that name. A --expert-step below the threshold, or a medium not worse than the expert, is refused.
 Copies the medium, expert and every earlier actor (for medium-replay), the run's eval.jsonl as
-learning_curve.jsonl, and writes manifest.json.
+learning_curve.jsonl, and writes manifest.json with the data version of the datasets built from them
+(minrnn/<env>/<dataset>-v<N>): by default one more than the manifest it replaces, so the datasets of
+the old policies, and the results made on them, stay what they were.
 """
 import json
 import shutil
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations
+from envs.specs import D4RL_STATS
 from suite.runutils import atomic_path, parse_config
 
 
@@ -29,30 +32,33 @@ class ExportConfig:
     run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
     medium_step: int = 0  # 0: automatic
     expert_step: int = 0  # 0: the best evaluated checkpoint
-    medium_low: float = 30.0  # automatic medium band, D4RL-normalized return (hopper: 956 to 1607)
-    medium_high: float = 50.0
-    medium_target: float = 100 / 3  # the band's checkpoint closest to this is medium
+    medium_target: float = 0.0  # D4RL-normalized data level of medium; 0: D4RL's medium mean for the env
+    medium_tolerance: float = 5.0  # the automatic medium lies within this of medium_target
     min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
+    data_version: int = -1  # of the datasets built from the export; -1: one more than the manifest it replaces
     out: str = ""  # default: envs/policies/<env>
 
 
-def pick_checkpoints(cfg: ExportConfig, evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
+def pick_checkpoints(cfg: ExportConfig, env: str,
+                     evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
     def evaluated(step: int) -> Checkpoint:
         if step not in evaluations:
             raise ValueError(f"step {step} has no evaluation in {cfg.run}/eval.jsonl; "
                              f"evaluated steps: {', '.join(map(str, sorted(evaluations)))}")
         return evaluations[step]
 
-    passed = min((step for step, c in evaluations.items() if c.normalized > cfg.medium_high), default=None)
+    target = cfg.medium_target or D4RL_STATS[f"{env}-medium"].mean_normalized
+    low, high = target - cfg.medium_tolerance, target + cfg.medium_tolerance
+    passed = min((step for step, c in evaluations.items() if c.data_level > high), default=None)
     in_band = [c for step, c in sorted(evaluations.items())
-               if cfg.medium_low <= c.normalized <= cfg.medium_high and (passed is None or step < passed)]
+               if low <= c.data_level <= high and (passed is None or step < passed)]
     if not cfg.medium_step and not in_band:
-        scores = ", ".join(f"{c.step}: {c.normalized:.1f}" for _, c in sorted(evaluations.items()))
-        raise ValueError(f"no checkpoint of {cfg.run} scores within [{cfg.medium_low}, {cfg.medium_high}] "
-                         f"before it first scored above {cfg.medium_high}, for medium (normalized scores: "
+        scores = ", ".join(f"{c.step}: {c.data_level:.1f}" for _, c in sorted(evaluations.items()))
+        raise ValueError(f"no checkpoint of {cfg.run} scores within [{low:.1f}, {high:.1f}] "
+                         f"before it first scored above {high:.1f}, for medium (data levels: "
                          f"{scores}); train longer or pass --medium-step")
     medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
-        in_band, key=lambda c: abs(c.normalized - cfg.medium_target))
+        in_band, key=lambda c: abs(c.data_level - target))
     expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
     if expert.normalized < cfg.min_expert_score:
         if not cfg.expert_step:
@@ -90,18 +96,22 @@ def export(cfg: ExportConfig) -> Path:
     run_dir = Path(cfg.run)
     run_config = json.loads((run_dir / "config.json").read_text())
     evaluations = read_evaluations(run_dir / "eval.jsonl")
-    medium, expert = pick_checkpoints(cfg, evaluations)
+    medium, expert = pick_checkpoints(cfg, run_config["env"], evaluations)
     actors = saved_actors(run_dir)
+    out = Path(cfg.out or POLICIES_DIR / run_config["env"])
+    replaced = out / "manifest.json"
+    version = cfg.data_version if cfg.data_version >= 0 else (
+        Manifest.from_json(replaced.read_text()).data_version + 1 if replaced.exists() else 0)
     manifest = Manifest(env=run_config["env"], run=str(run_dir), learning_starts=run_config["learning_starts"],
                         medium=medium, expert=expert,
-                        replay_steps=sorted(step for step in actors if step < medium.step))
-    out = Path(cfg.out or POLICIES_DIR / manifest.env)
+                        replay_steps=sorted(step for step in actors if step < medium.step), data_version=version)
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     best = max(evaluations.values(), key=lambda c: c.return_mean)
     expert_text = (f"expert step {expert.step} ({expert.normalized:.1f})" if expert else
                    f"no expert (best: step {best.step}, {best.normalized:.1f} < {cfg.min_expert_score})")
-    print(f"exported {run_dir} to {out}: medium step {medium.step} ({medium.normalized:.1f}), {expert_text}, "
+    print(f"exported {run_dir} to {out} (data version {version}): medium step {medium.step} ({medium.normalized:.1f}, data level "
+          f"{medium.data_level:.1f}), {expert_text}, "
           f"{len(manifest.replay_steps)} replay actors, {size_mb:.1f} MB")
     return out
 
