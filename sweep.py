@@ -24,10 +24,16 @@ checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume.
 
 Locally, cells run in a process pool of --workers, by default the cores divided by the threads
 of one cell (train.py's --threads; the cpu preset uses 1). With --ray-address ("local" starts a
-Ray instance here, "auto" or "ray://host:port" joins a cluster) every cell is one Ray task that
-declares its CPUs (the threads) and GPUs (one for the paper preset or a cuda device). On a
-cluster, every node needs this checkout at the same path and --out on a shared filesystem for
-resuming; cell JSONs are written by this process.
+Ray instance here, "auto", "host:port" or "ray://host:port" joins a cluster) every cell is one Ray
+task that declares its CPUs (the threads) and GPUs (one for the paper preset or a cuda device).
+Nothing is shared but Ray itself: the checkout travels to every node as the job's working directory
+(Ray's runtime_env), a relative --out lies in that directory on the cell's node, each node finds its
+data as train.py does (a suite dataset generated there on first use, a D4RL file downloaded there),
+and the cell's record, curves included, comes back to this process, which writes the cell JSONs. A
+cell that trained on other data than this process loaded (a node whose CPU generated other
+transitions, say) fails, with both hashes. A task whose node dies is rerun on another (Ray's
+max_retries); an absolute --out on a filesystem every node shares lets a rerun cell resume. Ray runs
+its workers at niceness 15: on a machine busy with other work, cells there wait for its idle time.
 
 The exit status is 1 when any cell of the grid is failed (including skipped failed ones).
 """
@@ -48,10 +54,13 @@ from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from envs.load import data_id
 from minrnn import BACKBONES
-from suite.runutils import atomic_path, check_choices, parse_config, pick_device
+from suite.runutils import atomic_path, check_choices, load_checkpoint, parse_config, pick_device
 from train import load_config
 
 REPO = Path(__file__).resolve().parent
+# what the checkout sends to Ray's nodes leaves out run directories, results and history
+RAY_EXCLUDES = [".git", "runs", "results", "benchmarks/results", "docs"]
+RAY_RETRIES = 3  # times a cell whose node died is started again elsewhere
 # train.py flags that the sweep sets per cell; passing them after -- would break the grid
 CELL_FLAGS = ("--env", "--dataset", "--backbone", "--context", "--seed", "--preset", "--out", "--resume")
 
@@ -159,14 +168,21 @@ def new_record(cell: Cell, run_dir: str) -> dict:
     return {"status": "failed", "error": None, "cell": cell.keys(), "run_dir": run_dir}
 
 
-def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: str, workdir: str) -> dict:
-    """Train (or resume) and evaluate one cell; its record for the cell JSON. Runs in a pool worker or a Ray task."""
+def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: str, workdir: str | None) -> dict:
+    """Train (or resume) and evaluate one cell; its record for the cell JSON. Runs in a pool worker or a Ray task.
+
+    The argv lists start with a script of the checkout (train.py, evaluate.py); run_dir and the
+    paths in them are relative to `workdir`. workdir None: the process's own working directory,
+    which on Ray is the checkout's copy on the cell's node.
+    """
+    code = REPO if workdir else Path.cwd()
+    workdir = workdir or os.getcwd()
     record = new_record(cell, run_dir)
     path = Path(workdir, run_dir)
+    train_argv, eval_argv = [str(code / train_argv[0]), *train_argv[1:]], [str(code / eval_argv[0]), *eval_argv[1:]]
     try:  # whatever goes wrong belongs in this cell's record, not in the whole sweep
         path.mkdir(parents=True, exist_ok=True)
         record["resumed"] = (path / "checkpoint.pt").exists()
-        record["code"] = describe_code(workdir)
         status, record["train_s"], tail = run_logged(train_argv + ["--resume"] * record["resumed"],
                                                      path / "sweep.log", workdir)
         if status == 0:
@@ -180,6 +196,7 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
             return record
         record["evaluation"] = json.loads((path / "evaluate.json").read_text())
         record["curves"] = read_curves(path / "tb")
+        record["data"] = load_checkpoint(path / "checkpoint.pt").get("data")
         record["status"] = "ok"
     except Exception as error:
         record["error"] = f"{type(error).__name__}: {error}"
@@ -198,17 +215,26 @@ def run_local(tasks: list[tuple], workers: int):
                 yield {**new_record(cell, run_dir), "error": f"{type(error).__name__}: {error}"}
 
 
+def run_cell_on_ray_node(*task) -> dict:
+    """run_cell in a Ray task, in the job's copy of the checkout on its node; the record names the node."""
+    import ray
+
+    return {**run_cell(*task), "ray_node": ray.util.get_node_ip_address()}
+
+
 def run_on_ray(tasks: list[tuple], resources: list[tuple[int, int]], address: str):
-    """Yield each cell's record as it finishes, one Ray task per cell with its (CPUs, GPUs) declared."""
+    """Yield each cell's record as it finishes, one Ray task per cell with its (CPUs, GPUs) declared,
+    retried on another node when its node dies."""
     import ray
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False)
+        ray.init(address=address, include_dashboard=False,
+                 runtime_env={"working_dir": str(REPO), "excludes": RAY_EXCLUDES})
     if any(gpus for _, gpus in resources) and not ray.cluster_resources().get("GPU"):
         print("warning: the cells ask for a GPU and the Ray cluster has none; they wait until one joins", flush=True)
-    remote_cell = ray.remote(run_cell)
-    pending = {remote_cell.options(num_cpus=cpus, num_gpus=gpus).remote(*task): task
+    remote_cell = ray.remote(run_cell_on_ray_node)
+    pending = {remote_cell.options(num_cpus=cpus, num_gpus=gpus, max_retries=RAY_RETRIES).remote(*task): task
                for task, (cpus, gpus) in zip(tasks, resources)}
     try:
         while pending:
@@ -281,15 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     tasks, resources = [], []
     for cell in todo:
         run_dir = str(Path(cfg.out) / cell.name)
-        train_argv = [str(REPO / "train.py"), "--preset", cfg.preset, "--env", cell.env, "--dataset", cell.dataset,
+        train_argv = ["train.py", "--preset", cfg.preset, "--env", cell.env, "--dataset", cell.dataset,
                       "--backbone", cell.backbone, "--context", cell.context, "--seed", str(cell.seed),
                       "--out", run_dir, *train_flags]
         train_config = load_config(train_argv[1:])  # the config train.py will resolve; bad flags fail here
         cpus, gpus = cell_resources(train_config)
-        eval_argv = [str(REPO / "evaluate.py"), run_dir, "--episodes", str(train_config.eval_episodes),
+        eval_argv = ["evaluate.py", run_dir, "--episodes", str(train_config.eval_episodes),
                      "--num-envs", str(train_config.num_envs), "--device", train_config.device,
                      "--threads", str(cpus), "--json", str(Path(run_dir) / "evaluate.json")]
-        tasks.append((cell, train_argv, eval_argv, run_dir, os.getcwd()))
+        tasks.append((cell, train_argv, eval_argv, run_dir, None if cfg.ray_address else os.getcwd()))
         resources.append((cpus, gpus))
 
     print(f"{len(cells)} cells: {len(todo)} to run, {skipped} skipped "
@@ -300,11 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // max((cpus for cpus, _ in resources), default=1))
         records = run_local(tasks, min(workers, max(1, len(tasks))))
-    failed_now = []
+    failed_now, code = [], describe_code(os.getcwd())
     for done, record in enumerate(records, 1):
-        record["sweep_command"] = command
+        record |= {"sweep_command": command, "code": code}
         record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
-        record["data"] = data[record["cell"]["env"], record["cell"]["dataset"]]
+        loaded, trained_on = data[record["cell"]["env"], record["cell"]["dataset"]], record.get("data")
+        if record["status"] == "ok" and trained_on != loaded:
+            record |= {"status": "failed", "error": f"the cell trained on {trained_on['id']} (sha256 {trained_on['sha256']}), "
+                                                    f"not on the sweep's {loaded['id']} (sha256 {loaded['sha256']})"}
+        record["data"] = loaded
         with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))
         if record["status"] == "ok":
