@@ -116,8 +116,21 @@ def load_config(argv=None) -> TrainConfig:
     defaults = replace(PRESETS[known.preset], preset=known.preset)
     override = CONFIG_DIR / known.preset / f"{known.env}-{known.dataset}.json"
     if override.exists():
-        defaults = replace(defaults, **json.loads(override.read_text()))
-    return parse_config(TrainConfig, __doc__, argv, defaults=defaults, checks=CHECKS)
+        try:
+            values = json.loads(override.read_text())
+        except ValueError as error:
+            raise SystemExit(f"error: {override}: not valid JSON ({error}); allowed: an object of TrainConfig fields")
+        names = sorted(f.name for f in fields(TrainConfig))
+        unknown = sorted(set(values) - set(names)) if isinstance(values, dict) else [values]
+        if unknown:
+            raise SystemExit(f"error: {override}: unknown field(s) {unknown}; allowed: an object of TrainConfig "
+                             f"fields ({', '.join(names)})")
+        defaults = replace(defaults, **values)
+    cfg = parse_config(TrainConfig, __doc__, argv, defaults=defaults, checks=CHECKS)
+    if cfg.backbone == "attention" and cfg.d_model % cfg.n_heads:
+        raise SystemExit(f"error: --n-heads: value {cfg.n_heads} does not divide --d-model {cfg.d_model}; "
+                         f"allowed: a divisor of {cfg.d_model}")
+    return cfg
 
 
 def resumable_checkpoint(cfg: TrainConfig, path: Path) -> dict:
@@ -232,8 +245,11 @@ def train(cfg: TrainConfig) -> Path:
         loss, batch = train_step(agent, optimizer, scheduler, sampler, cfg, device)
         if not torch.isfinite(loss):
             writer.close()
-            raise SystemExit(f"loss is {loss.item()} at step {step + 1}; stopping. The last good checkpoint "
-                             f"is {checkpoint_path} (step {step - step % cfg.checkpoint_every}).")
+            progress.close()
+            saved = step - step % cfg.checkpoint_every
+            raise SystemExit(f"error: loss is {loss.item()} at step {step + 1}; stopping. " + (
+                f"The last good checkpoint is {checkpoint_path} (step {saved})." if saved else
+                "No checkpoint was written yet.") + " Allowed: a finite loss (a smaller --lr or larger --return-scale may help)")
         step += 1
         tokens += 3 * int(batch["mask"].sum())
         progress.update(1)

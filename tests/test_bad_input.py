@@ -12,6 +12,7 @@ import h5py
 import pytest
 
 from envs import load_dataset
+import train
 from train import load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +83,32 @@ def test_type_errors_name_flag_value_and_type(finished_run):
     assert hashes(out) == before
     with pytest.raises(SystemExit, match=r"^error: --steps: invalid int value: 'abc'"):
         load_config(["--steps", "abc"])
+
+
+def test_a_broken_per_dataset_config_file_is_named_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "CONFIG_DIR", tmp_path)
+    (tmp_path / "cpu").mkdir()
+    broken = tmp_path / "cpu" / "hopper-medium.json"
+    for text, named in [("{\"lr\": ", "not valid JSON"), ('{"learning_rate": 0.1}', "unknown field(s) ['learning_rate']"),
+                        ("[1, 2]", "unknown field(s) [[1, 2]]")]:
+        broken.write_text(text)
+        with pytest.raises(SystemExit) as stop:
+            load_config(["--preset", "cpu", "--env", "hopper", "--dataset", "medium"])
+        assert str(stop.value).startswith(f"error: {broken}: {named}") and "allowed: an object of TrainConfig" in str(stop.value)
+
+
+def test_heads_that_do_not_divide_the_width_stop_before_any_data_is_loaded(tmp_path):
+    error_line(run("train.py", "--backbone", "attention", "--d-model", "64", "--n-heads", "3", "--out", str(tmp_path / "new")),
+               "--n-heads: value 3 does not divide --d-model 64", "allowed: a divisor of 64")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_non_finite_loss_stops_with_one_error_line_after_the_progress_bar(d4rl_file, tmp_path):
+    result = run("train.py", "--dataset", str(d4rl_file), *TINY, "--steps", "5", "--return-scale", "1e-40",
+                 "--out", str(tmp_path / "new"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: loss is nan at step 1") and "No checkpoint was written yet" in last
 
 
 def test_misspelt_dataset_is_named_with_the_valid_ones(tmp_path):
