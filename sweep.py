@@ -332,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
         loaded, trained_on = data[record["cell"]["env"], record["cell"]["dataset"]], record.get("data")
         if record["status"] == "ok" and trained_on != loaded:
-            record |= {"status": "failed", "error": f"the cell trained on {trained_on['id']} (sha256 {trained_on['sha256']}), "
-                                                    f"not on the sweep's {loaded['id']} (sha256 {loaded['sha256']})"}
+            record |= {"status": "failed",
+                       "error": f"the cell trained on {trained_on['id']} (sha256 {trained_on['sha256']}), "
+                                f"not on the sweep's {loaded['id']} (sha256 {loaded['sha256']})"}
         record["data"] = loaded
         with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))

@@ -30,8 +30,9 @@ from agents.regimes import REGIMES
 from agents.rollout import rollout
 from envs import DATASETS, ENVS, env_spec, load_dataset
 from minrnn import BACKBONES
-from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, OneLineParser, atomic_path,
-                            expected_errors, load_checkpoint, one_of, parse_config, pick_device, seed_everything)
+from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, OneLineParser, append_json_line,
+                            atomic_path, expected_errors, load_checkpoint, one_of, parse_config, pick_device,
+                            seed_everything)
 
 
 @dataclass
@@ -204,7 +205,8 @@ def train(cfg: TrainConfig) -> Path:
     data = dataset.identity()
     trained_on = checkpoint and checkpoint.get("data")
     if trained_on and trained_on != data:
-        raise ValueError(f"--resume: {checkpoint_path} trained on {trained_on['id']} (sha256 {trained_on['sha256'][:12]}), "
+        raise ValueError(f"--resume: {checkpoint_path} trained on {trained_on['id']} "
+                         f"(sha256 {trained_on['sha256'][:12]}), "
                          f"but --dataset {cfg.dataset} is now {data['id']} (sha256 {data['sha256'][:12]}); "
                          f"allowed: the run's own data. Start a new run with --out")
     # seeded after loading: generating a dataset on first use draws from the global RNGs, and the
@@ -249,7 +251,8 @@ def train(cfg: TrainConfig) -> Path:
             saved = step - step % cfg.checkpoint_every
             raise SystemExit(f"error: loss is {loss.item()} at step {step + 1}; stopping. " + (
                 f"The last good checkpoint is {checkpoint_path} (step {saved})." if saved else
-                "No checkpoint was written yet.") + " Allowed: a finite loss (a smaller --lr or larger --return-scale may help)")
+                "No checkpoint was written yet.") + " Allowed: a finite loss (a smaller --lr or larger "
+                "--return-scale may help)")
         step += 1
         tokens += 3 * int(batch["mask"].sum())
         progress.update(1)
@@ -267,8 +270,7 @@ def train(cfg: TrainConfig) -> Path:
                 target = int(result["target_return"])
                 writer.add_scalar(f"eval/return_{target}", result["return_mean"], step)
                 writer.add_scalar(f"eval/normalized_return_{target}", result["normalized_mean"], step)
-                with open(run_dir / "eval.jsonl", "a") as f:
-                    f.write(json.dumps({"step": step, **result}) + "\n")
+                append_json_line(run_dir / "eval.jsonl", {"step": step, **result})
                 progress.write(f"step {step}: target {target}: return {result['return_mean']:.0f} "
                                f"normalized {result['normalized_mean']:.1f}")
     progress.close()

@@ -101,7 +101,8 @@ def generate(cfg: GenerateConfig) -> Dataset:
     env_spec(cfg.env)
     if cfg.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(DATASETS)}")
-    dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed, data_version(cfg.env, cfg.dataset, cfg.policies or None))
+    version = data_version(cfg.env, cfg.dataset, cfg.policies or None)
+    dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed, version)
     print(f"generating {dataset_id} ({cfg.dataset}, seed {cfg.seed}) from the policies in "
           f"{cfg.policies or POLICIES_DIR}", flush=True)
     started = time.time()

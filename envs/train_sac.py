@@ -22,7 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.sac.policies import SACPolicy
 
 from envs.specs import make_env, normalized_score
-from suite.runutils import atomic_path, parse_config
+from suite.runutils import append_json_line, atomic_path, parse_config
 
 
 @dataclass
@@ -79,8 +79,7 @@ class CheckpointAndEvaluate(BaseCallback):
                        f"{prefix}normalized": float(normalized_score(self.cfg.env, np.mean(returns))),
                        f"{prefix}length_mean": float(np.mean(lengths))}
         record["wall_s"] = round(time.time() - self.started, 1)
-        with open(self.run_dir / "eval.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_json_line(self.run_dir / "eval.jsonl", record)
         self.logger.record("eval/return", record["return_mean"])
         self.logger.record("eval/normalized_return", record["normalized"])
         self.logger.record("eval/sampled_normalized_return", record["sampled_normalized"])
@@ -92,7 +91,8 @@ def train(cfg: SACConfig) -> SAC:
     torch.set_num_threads(cfg.threads)
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    with atomic_path(run_dir / "config.json") as tmp:
+        tmp.write_text(json.dumps(asdict(cfg), indent=2))
     env = make_env(cfg.env)
     ckpt = run_dir / "checkpoint"
     if (ckpt / "model.zip").exists():

@@ -8,6 +8,7 @@ status 1; a traceback means a bug. Flag values are checked as they are parsed, b
 import argparse
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import random
@@ -118,6 +119,15 @@ def atomic_path(path):
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def append_json_line(path, record: dict) -> None:
+    """Add `record` as the last line of a JSON-lines file, atomically: the file is rewritten whole
+    beside itself and renamed, so a crash leaves the old lines or the new ones, never half a line."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    with atomic_path(path) as tmp:
+        tmp.write_text(old + json.dumps(record) + "\n")
 
 
 def check_choices(flag: str, values: list[str], valid) -> None:
