@@ -1,4 +1,5 @@
 """envs/: every dataset source, the generator end to end, and the errors for bad input."""
+import dataclasses
 import functools
 import http.server
 import json
@@ -18,7 +19,7 @@ from minari.data_collector import EpisodeBuffer
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs import stats
 from envs.generate import GenerateConfig, generate, write_suite_dataset
-from envs.policies import Checkpoint, load_manifest, read_evaluations
+from envs.policies import Checkpoint, load_manifest, policies_used, read_evaluations
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
 from envs.stats import StatsConfig
@@ -225,6 +226,16 @@ def test_data_table_stands_beside_d4rls_and_names_what_cannot_be_built(policies,
     assert "no expert policy for hopper" in result["datasets"][0]["missing"] and result["experts"][0]["expert"] is None
     with pytest.raises(ValueError, match="'ant' in --envs; valid: halfcheetah, hopper, walker2d"):
         stats.main(StatsConfig(envs=["ant"]))
+
+
+def test_datasets_recorded_before_sampled_evaluations_stay_current(policies):
+    manifest = load_manifest("hopper", policies)[0]
+    assert policies_used(manifest, "medium")["medium"]["sampled_normalized"] is not None  # a run that recorded it
+    old = dataclasses.replace(manifest, medium=Checkpoint(manifest.medium.step, manifest.medium.return_mean,
+                                                          manifest.medium.normalized))
+    # what a dataset built from a manifest without the field recorded: the same, so it is not built again
+    assert policies_used(old, "medium")["medium"] == {"step": manifest.medium.step, "return_mean":
+                                                      manifest.medium.return_mean, "normalized": manifest.medium.normalized}
 
 
 def test_rollout_is_deterministic_and_independent_of_vectorization(policies):

@@ -91,8 +91,8 @@ def policies_used(manifest: Manifest, dataset: str) -> dict:
     """The policies of `manifest` that `dataset` is built from, as it records them (metadata["minrnn"])."""
     used = {"run": manifest.run}
     for level in POLICY_LEVELS[dataset]:
-        checkpoint = getattr(manifest, level)
-        used[level] = checkpoint and asdict(checkpoint)
+        checkpoint = getattr(manifest, level)  # fields it lacks (None) left out, as manifests before them wrote it
+        used[level] = checkpoint and {key: value for key, value in asdict(checkpoint).items() if value is not None}
     if dataset == "medium-replay":
         used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
     return used
