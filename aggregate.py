@@ -33,7 +33,7 @@ import matplotlib
 import numpy as np
 
 from envs import DATASETS, env_spec
-from envs.load import data_id
+from envs.load import recorded_data_id
 from minrnn import BACKBONES
 from suite.runutils import atomic_path, parse_config, replace_marked_section
 
@@ -121,8 +121,8 @@ def cell_version(record: dict) -> int | None:
 
 
 def cell_data(record: dict) -> str:
-    """The versioned id of the data a cell trained on; cells recorded before data versions: version 0."""
-    return record.get("data", {}).get("id") or data_id(record["cell"]["env"], record["cell"]["dataset"], version=0)
+    """The versioned id of the data a cell trained on."""
+    return recorded_data_id(record["cell"]["env"], record["cell"]["dataset"], record.get("data"))
 
 
 def summarize(records: list[dict], reps: int, seed: int) -> dict:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
-from envs.load import data_id
+from envs.load import data_id, recorded_data_id
 from minrnn import BACKBONES
 from suite.runutils import atomic_path, check_choices, load_checkpoint, parse_config, pick_device
 from train import load_config
@@ -282,12 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     for cell in cells:
         path = Path(cfg.results) / f"{cell.name}.json"
         previous = json.loads(path.read_text()) if path.exists() else None
-        if previous:  # cells recorded before data versions trained on version 0
-            made_on = previous.get("data", {}).get("id") or data_id(cell.env, cell.dataset, version=0)
-            if made_on != data_id(cell.env, cell.dataset):
-                raise ValueError(f"{path} was made on {made_on}, but --datasets {cell.dataset} is now "
-                                 f"{data_id(cell.env, cell.dataset)}; allowed: cells of the same data in one "
-                                 f"--results folder. Pass another --results for the new data")
+        if previous:
+            made_on, now = recorded_data_id(cell.env, cell.dataset, previous.get("data")), data_id(cell.env, cell.dataset)
+            if made_on != now:
+                raise ValueError(f"{path} was made on {made_on}, but --datasets {cell.dataset} is now {now}; "
+                                 f"allowed: cells of the same data in one --results folder. Pass another --results "
+                                 f"for the new data")
         if previous and previous.get("agent_version", 1) != version:
             previous = None
         if previous and (previous["status"] == "ok" or not cfg.retry_failed):

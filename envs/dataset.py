@@ -27,7 +27,10 @@ class Dataset:
     env: str  # key of envs.specs.ENVS, e.g. "hopper"
     name: str  # e.g. "d4rl:hopper-medium-v2" or "hopper-medium"
     episodes: list[Episode]
-    version_id: str = ""  # the id with its version where the name lacks it: minrnn/hopper/medium-v1
+    version_id: str = ""  # the id with its version (minrnn/hopper/medium-v1); default: the name, which has it
+
+    def __post_init__(self):
+        self.version_id = self.version_id or self.name
 
     def identity(self) -> dict:
         """What a run records of its data: the versioned id and a hash of the transitions."""
@@ -35,7 +38,7 @@ class Dataset:
         columns, episode_ends = self.flat()
         for values in [*columns.values(), episode_ends]:
             digest.update(np.ascontiguousarray(values).tobytes())
-        return {"id": self.version_id or self.name, "sha256": digest.hexdigest()}
+        return {"id": self.version_id, "sha256": digest.hexdigest()}
 
     @property
     def num_transitions(self) -> int:

@@ -50,6 +50,12 @@ def data_id(env: str, dataset: str, seed: int = 0, version: int | None = None) -
     return suite_dataset_id(env, dataset, seed, data_version(env, dataset) if version is None else version)
 
 
+def recorded_data_id(env: str, dataset: str, recorded: dict | None) -> str:
+    """The id of the data a result recorded (`Dataset.identity()`); results recorded before data
+    versions (None) trained on version 0."""
+    return recorded["id"] if recorded else data_id(env, dataset, version=0)
+
+
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
     """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is
     asked for, and again when the shipped policies have changed since without a new data version.

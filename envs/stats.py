@@ -44,7 +44,7 @@ def dataset_row(env: str, dataset: str) -> dict:
         return {**row, "missing": str(error)}  # no expert policy yet: the generator says how far its run got
     returns = loaded.normalized_returns()
     lengths = np.array([len(episode.rewards) for episode in loaded.episodes])
-    row |= {"id": loaded.identity()["id"], "episodes": len(loaded.episodes), "transitions": loaded.num_transitions,
+    row |= {"id": loaded.version_id, "episodes": len(loaded.episodes), "transitions": loaded.num_transitions,
             "mean": float(returns.mean()), "percentiles": dict(zip(("10", "50", "90"),
                                                                    np.percentile(returns, [10, 50, 90]).tolist())),
             "median_length": float(np.median(lengths))}
