@@ -106,6 +106,16 @@ RUN_SHAPING = ("env", "dataset", "seed", "backbone", "context", "context_len", "
                "max_timestep", "return_scale", "init", "max_episode_len", "batch_size")
 
 
+def json_value_fits(value, default) -> bool:
+    """Whether a config file's JSON value can stand for a field whose default is `default`
+    (a whole number for a float, never true/false for a number)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
 def load_config(argv=None) -> TrainConfig:
     """The preset, then its per env-dataset config file, then the command-line flags, checked."""
     early = OneLineParser(add_help=False)
@@ -126,6 +136,11 @@ def load_config(argv=None) -> TrainConfig:
         if unknown:
             raise SystemExit(f"error: {override}: unknown field(s) {unknown}; allowed: an object of TrainConfig "
                              f"fields ({', '.join(names)})")
+        mistyped = [f"{name}={value!r} (wants {type(getattr(defaults, name)).__name__})"
+                    for name, value in values.items() if not json_value_fits(value, getattr(defaults, name))]
+        if mistyped:
+            raise SystemExit(f"error: {override}: wrong type for {', '.join(mistyped)}; allowed: an object of "
+                             f"TrainConfig fields with values of their types")
         defaults = replace(defaults, **values)
     cfg = parse_config(TrainConfig, __doc__, argv, defaults=defaults, checks=CHECKS)
     if cfg.backbone == "attention" and cfg.d_model % cfg.n_heads:

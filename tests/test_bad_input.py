@@ -90,11 +90,16 @@ def test_a_broken_per_dataset_config_file_is_named_in_one_line(tmp_path, monkeyp
     (tmp_path / "cpu").mkdir()
     broken = tmp_path / "cpu" / "hopper-medium.json"
     for text, named in [("{\"lr\": ", "not valid JSON"), ('{"learning_rate": 0.1}', "unknown field(s) ['learning_rate']"),
-                        ("[1, 2]", "unknown field(s) [[1, 2]]")]:
+                        ("[1, 2]", "unknown field(s) [[1, 2]]"),
+                        ('{"steps": "abc", "dropout": 0}', "wrong type for steps='abc' (wants int)"),
+                        ('{"d_model": 64.0}', "wrong type for d_model=64.0 (wants int)"),
+                        ('{"steps": true}', "wrong type for steps=True (wants int)")]:
         broken.write_text(text)
         with pytest.raises(SystemExit) as stop:
             load_config(["--preset", "cpu", "--env", "hopper", "--dataset", "medium"])
         assert str(stop.value).startswith(f"error: {broken}: {named}") and "allowed: an object of TrainConfig" in str(stop.value)
+    broken.write_text('{"dropout": 0, "steps": 7}')  # a whole number stands for a float
+    assert load_config(["--preset", "cpu", "--env", "hopper", "--dataset", "medium"]).steps == 7
 
 
 def test_heads_that_do_not_divide_the_width_stop_before_any_data_is_loaded(tmp_path):

@@ -278,6 +278,11 @@ def test_export_picks_medium_near_d4rl_level_and_never_ships_a_weak_expert():
         pick_checkpoints(ExportConfig(run="r"), "hopper", {k: collapsed_late[k] for k in (10, 40, 60)})
     with pytest.raises(ValueError, match="not worse than expert"):
         pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), "hopper", evaluations)
+    # medium-replay is the replay up to medium: a step near D4RL's 402k transitions beats a nearer level
+    sized = {step: Checkpoint(step, score * 32.5, score) for step, score in
+             [(180_000, 44.0), (320_000, 47.0), (560_000, 44.5), (600_000, 95.0)]}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", sized)[0].step == 320_000
+    assert pick_checkpoints(ExportConfig(run="r", replay_tolerance=0.1), "hopper", sized)[0].step == 180_000
 
 
 @pytest.mark.parametrize("name, valid", [

@@ -8,7 +8,9 @@ normalized return with sampled actions, as the datasets act; the deterministic o
 not record it) is closest to medium_target, D4RL's medium dataset mean for the env (envs.specs.D4RL_STATS),
 within medium_tolerance of it, taken only from the run before it first scored above that band: a run
 that has passed the band and later collapses into it for one evaluation (walker2d's falls) is not a
-policy stopped early; expert = the checkpoint with the best deterministic return, if it reaches
+policy stopped early. Among those, checkpoints whose step (the length of medium-replay, the replay up
+to medium) lies within replay_tolerance of D4RL's medium-replay transition count come first; when none
+does, the nearest in level is taken and the export says how far medium-replay's size is off. Expert = the checkpoint with the best deterministic return, if it reaches
 --min-expert-score. When no checkpoint does (a run not trained long enough yet), the export ships no
 expert (manifest "expert": null, and the expert datasets say so) rather than a weaker policy under
 that name. A --expert-step below the threshold, or a medium not worse than the expert, is refused.
@@ -34,6 +36,7 @@ class ExportConfig:
     expert_step: int = 0  # 0: the best evaluated checkpoint
     medium_target: float = 0.0  # D4RL-normalized data level of medium; 0: D4RL's medium mean for the env
     medium_tolerance: float = 5.0  # the automatic medium lies within this of medium_target
+    replay_tolerance: float = 0.25  # preferred: medium's step within this fraction of D4RL's medium-replay size
     min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
     data_version: int = -1  # of the datasets built from the export; -1: one more than the manifest it replaces
     out: str = ""  # default: envs/policies/<env>
@@ -57,8 +60,10 @@ def pick_checkpoints(cfg: ExportConfig, env: str,
         raise ValueError(f"no checkpoint of {cfg.run} scores within [{low:.1f}, {high:.1f}] "
                          f"before it first scored above {high:.1f}, for medium (data levels: "
                          f"{scores}); train longer or pass --medium-step")
+    replay_size = D4RL_STATS[f"{env}-medium-replay"].transitions
+    sized = [c for c in in_band if abs(c.step - replay_size) <= cfg.replay_tolerance * replay_size]
     medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
-        in_band, key=lambda c: abs(c.data_level - target))
+        sized or in_band, key=lambda c: abs(c.data_level - target))
     expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
     if expert.normalized < cfg.min_expert_score:
         if not cfg.expert_step:
@@ -107,12 +112,14 @@ def export(cfg: ExportConfig) -> Path:
                         replay_steps=sorted(step for step in actors if step < medium.step), data_version=version)
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    replay_size = D4RL_STATS[f"{run_config['env']}-medium-replay"].transitions
     best = max(evaluations.values(), key=lambda c: c.return_mean)
     expert_text = (f"expert step {expert.step} ({expert.normalized:.1f})" if expert else
                    f"no expert (best: step {best.step}, {best.normalized:.1f} < {cfg.min_expert_score})")
     print(f"exported {run_dir} to {out} (data version {version}): medium step {medium.step} ({medium.normalized:.1f}, data level "
           f"{medium.data_level:.1f}), {expert_text}, "
-          f"{len(manifest.replay_steps)} replay actors, {size_mb:.1f} MB")
+          f"{len(manifest.replay_steps)} replay actors, {size_mb:.1f} MB; medium-replay will hold {medium.step:,} "
+          f"transitions, {100 * (medium.step / replay_size - 1):+.0f}% of D4RL's {replay_size:,}")
     return out
 
 
