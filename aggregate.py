@@ -230,7 +230,7 @@ def render_table(table: dict, target: float) -> list[str]:
     lines = [f"#### {table['title']}: normalized return at target {target:.0f}{main}", "",
              f"Data: {table['data']}, `{table['data_id']}`" + ("." if table["data_mean"] is None else
                                         f"; its episodes' mean normalized return is {table['data_mean']:.1f}."), "",
-             "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | train s (mean) |",
+             "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | wall s (mean) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in table["rows"]:
         total = len(row["seeds"]) + len(row["failed"])
@@ -300,7 +300,8 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
         lines += ["", "Statistics over seeds whose cell finished; normalized return is D4RL's x100 scale, from "
                   "`evaluate.py` after training. The intervals are 95% stratified-bootstrap intervals "
                   f"(Agarwal et al. 2021, {cfg.reps} resamples); from a handful of seeds they are rough, and the "
-                  "percentile bootstrap tends to make them too narrow.", ""]
+                  "percentile bootstrap tends to make them too narrow. Wall s is a cell's training time on a machine "
+                  "shared with other jobs, not a speed: `benchmarks/training.py` measures that.", ""]
     else:
         lines += [f"No cell results in `{cfg.results}/` yet.", ""]
     for table in summary["tables"]:
