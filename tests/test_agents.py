@@ -347,3 +347,32 @@ def test_a_run_does_not_depend_on_what_loading_its_dataset_drew_from_the_rngs(d4
     generated = run(tmp_path / "generated")
     for key in cached:
         assert torch.equal(cached[key], generated[key]), key
+
+
+@pytest.mark.parametrize("backbone", ["mingru", "mamba", "attention"])
+def test_stale_state_benchmark_recomputes_the_carried_state_from_t0(backbone):
+    """With the weights unchanged and dropout off, the state the stream sampler carried into a chunk
+    equals the one benchmarks/stale_state.py recomputes from t = 0 row by row: its `fresh` column
+    differs from `carried` by the weights' age alone."""
+    from types import SimpleNamespace
+
+    from agents.regimes import REGIMES
+    from benchmarks.stale_state import fresh_state
+
+    agent = small_agent(backbone, "stream", dtype=torch.float32)
+    gen = torch.Generator().manual_seed(2)
+    episodes = [SimpleNamespace(rewards=torch.rand(n, generator=gen).numpy(), observations=torch.randn(n, 11, generator=gen).numpy(),
+                                actions=(torch.rand(n, 3, generator=gen) * 2 - 1).numpy()) for n in (70, 55, 64)]
+    sampler = REGIMES["stream"].sampler(episodes, 3, agent.cfg.context_len, 1000, seed=0)
+    with torch.no_grad():
+        for _ in range(5):
+            batch = sampler.sample("cpu")
+            _, state = agent(batch["returns_to_go"], batch["observations"], batch["actions"], batch["timesteps"],
+                             batch.get("state"))
+            sampler.carry(state)
+        batch = sampler.sample("cpu")
+        assert (sampler.offset - agent.cfg.context_len > 0).sum() >= 2  # rows deep into their episodes
+        fresh = fresh_state(agent, sampler, batch["state"])
+    for carried_layer, fresh_layer in zip(batch["state"], fresh):
+        for carried, recomputed in zip(carried_layer, fresh_layer):
+            torch.testing.assert_close(recomputed.float(), carried.float(), rtol=1e-5, atol=1e-6)
