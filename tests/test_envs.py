@@ -115,14 +115,15 @@ def test_normalized_score_is_0_at_reference_min_and_100_at_max(env):
 
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory):
-    """A tiny real SAC run exported as behaviour policies: medium = its worst checkpoint, expert = its best."""
+    """A tiny real SAC run exported as behaviour policies: medium = its worst checkpoint, expert = its best
+    (by data level)."""
     run_dir = tmp_path_factory.mktemp("sac")
     train(SACConfig(env="hopper", seed=3, total_steps=600, learning_starts=200, checkpoint_every=200,
                     eval_episodes=2, out=str(run_dir)))
-    evaluations = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
-    worst, best = sorted(evaluations, key=lambda r: r["return_mean"])[::len(evaluations) - 1]
+    evaluations = read_evaluations(run_dir / "eval.jsonl")
+    worst, best = sorted(evaluations.values(), key=lambda c: c.data_level)[::len(evaluations) - 1]
     policies_dir = tmp_path_factory.mktemp("policies")
-    export(ExportConfig(run=str(run_dir), medium_step=worst["step"], expert_step=best["step"],
+    export(ExportConfig(run=str(run_dir), medium_step=worst.step, expert_step=best.step,
                         min_expert_score=-100.0, out=str(policies_dir / "hopper")))
     return policies_dir
 
@@ -130,7 +131,7 @@ def policies(tmp_path_factory):
 def test_generator_end_to_end(policies, minari_root):
     manifest, actor_dir = load_manifest("hopper", policies)
     assert (actor_dir / manifest.actor_file(manifest.expert.step)).exists()
-    assert manifest.medium.return_mean < manifest.expert.return_mean
+    assert manifest.medium.data_level < manifest.expert.data_level
     assert all(step < manifest.medium.step for step in manifest.replay_steps)
 
     for name in ("medium", "expert", "medium-expert"):
@@ -163,7 +164,7 @@ def test_a_cached_dataset_is_generated_again_when_the_shipped_policies_change(
     assert "generating" not in capsys.readouterr().out  # the same policies: read from the cache
     # a new export with another medium checkpoint (between the old medium and the expert)
     curve = read_evaluations(policies / "hopper" / "learning_curve.jsonl")
-    between = next(c for c in curve.values() if manifest.medium.return_mean < c.return_mean < manifest.expert.return_mean)
+    between = next(c for c in curve.values() if manifest.medium.data_level < c.data_level < manifest.expert.data_level)
     export(ExportConfig(run=manifest.run, medium_step=between.step, expert_step=manifest.expert.step,
                         min_expert_score=-100.0, out=str(tmp_path / "hopper")))
     monkeypatch.setattr("envs.policies.POLICIES_DIR", tmp_path)
@@ -178,9 +179,9 @@ def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(po
     manifest, actor_dir = load_manifest("hopper", tmp_path)
     assert manifest.expert is None
     curve = [json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()]
-    best = max(curve, key=lambda record: record["return_mean"])
+    best = max(curve, key=lambda record: record.get("sampled_normalized", record["normalized"]))
     for name in ("expert", "medium-expert"):
-        with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* at step {best['step']}"):
+        with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* \(step {best['step']}\)"):
             generate(GenerateConfig(env="hopper", dataset=name, num_transitions=100, policies=str(tmp_path)))
     assert not list(minari_root.glob("**/expert*"))
 
@@ -189,8 +190,8 @@ def test_a_new_export_is_a_new_data_version_beside_the_old_data(policies, tmp_pa
     shutil.copytree(policies / "hopper", tmp_path / "hopper")
     manifest = load_manifest("hopper", tmp_path)[0]
     old = generate(GenerateConfig(env="hopper", dataset="medium", num_transitions=100, policies=str(tmp_path)))
-    other = next(step for step in read_evaluations(Path(manifest.run) / "eval.jsonl")
-                 if step not in (manifest.medium.step, manifest.expert.step))  # between the two
+    other = next(step for step, c in read_evaluations(Path(manifest.run) / "eval.jsonl").items()
+                 if step not in (manifest.medium.step, manifest.expert.step) and c.data_level < manifest.expert.data_level)
     export(ExportConfig(run=manifest.run, medium_step=other, expert_step=manifest.expert.step,
                         min_expert_score=-100.0, out=str(tmp_path / "hopper")))
     assert load_manifest("hopper", tmp_path)[0].data_version == manifest.data_version + 1
@@ -283,6 +284,11 @@ def test_export_picks_medium_near_d4rl_level_and_never_ships_a_weak_expert():
              [(180_000, 44.0), (320_000, 47.0), (560_000, 44.5), (600_000, 95.0)]}
     assert pick_checkpoints(ExportConfig(run="r"), "hopper", sized)[0].step == 320_000
     assert pick_checkpoints(ExportConfig(run="r", replay_tolerance=0.1), "hopper", sized)[0].step == 180_000
+    # the expert is judged by its data level too: deterministic 85 with sampled 41 is no expert's data
+    sampled_expert = {**sized, 600_000: Checkpoint(600_000, 2750.0, 85.0, 41.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", sampled_expert)[1] is None
+    late = {**sampled_expert, 650_000: Checkpoint(650_000, 2700.0, 83.0, 81.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", late)[1].step == 650_000
 
 
 @pytest.mark.parametrize("name, valid", [

@@ -10,8 +10,10 @@ within medium_tolerance of it, taken only from the run before it first scored ab
 that has passed the band and later collapses into it for one evaluation (walker2d's falls) is not a
 policy stopped early. Among those, checkpoints whose step (the length of medium-replay, the replay up
 to medium) lies within replay_tolerance of D4RL's medium-replay transition count come first; when none
-does, the nearest in level is taken and the export says how far medium-replay's size is off. Expert = the checkpoint with the best deterministic return, if it reaches
---min-expert-score. When no checkpoint does (a run not trained long enough yet), the export ships no
+does, the nearest in level is taken and the export says how far medium-replay's size is off.
+Expert = the checkpoint with the best data level, if that reaches --min-expert-score: the expert
+datasets act with sampled actions too, and early in a run the sampled return lies far below the
+deterministic one (hopper seed 1 at 180k steps: 85 deterministic, 41 sampled). When no checkpoint does (a run not trained long enough yet), the export ships no
 expert (manifest "expert": null, and the expert datasets say so) rather than a weaker policy under
 that name. A --expert-step below the threshold, or a medium not worse than the expert, is refused.
 Copies the medium, expert and every earlier actor (for medium-replay), the run's eval.jsonl as
@@ -33,11 +35,11 @@ from suite.runutils import atomic_path, parse_config
 class ExportConfig:
     run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
     medium_step: int = 0  # 0: automatic
-    expert_step: int = 0  # 0: the best evaluated checkpoint
+    expert_step: int = 0  # 0: the checkpoint with the best data level
     medium_target: float = 0.0  # D4RL-normalized data level of medium; 0: D4RL's medium mean for the env
     medium_tolerance: float = 5.0  # the automatic medium lies within this of medium_target
     replay_tolerance: float = 0.25  # preferred: medium's step within this fraction of D4RL's medium-replay size
-    min_expert_score: float = 80.0  # D4RL-normalized return an expert must reach
+    min_expert_score: float = 80.0  # D4RL-normalized data level an expert must reach
     data_version: int = -1  # of the datasets built from the export; -1: one more than the manifest it replaces
     out: str = ""  # default: envs/policies/<env>
 
@@ -64,15 +66,15 @@ def pick_checkpoints(cfg: ExportConfig, env: str,
     sized = [c for c in in_band if abs(c.step - replay_size) <= cfg.replay_tolerance * replay_size]
     medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
         sized or in_band, key=lambda c: abs(c.data_level - target))
-    expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.return_mean)
-    if expert.normalized < cfg.min_expert_score:
+    expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.data_level)
+    if expert.data_level < cfg.min_expert_score:
         if not cfg.expert_step:
             return medium, None
-        raise ValueError(f"expert candidate (step {expert.step}) scores {expert.normalized:.1f} < "
+        raise ValueError(f"expert candidate (step {expert.step}) has data level {expert.data_level:.1f} < "
                          f"--min-expert-score {cfg.min_expert_score}: not an expert; train longer")
-    if medium.return_mean >= expert.return_mean:
-        raise ValueError(f"medium (step {medium.step}, return {medium.return_mean:.0f}) is not worse than "
-                         f"expert (step {expert.step}, return {expert.return_mean:.0f})")
+    if medium.data_level >= expert.data_level:
+        raise ValueError(f"medium (step {medium.step}, data level {medium.data_level:.1f}) is not worse than "
+                         f"expert (step {expert.step}, data level {expert.data_level:.1f})")
     return medium, expert
 
 
@@ -113,9 +115,9 @@ def export(cfg: ExportConfig) -> Path:
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     replay_size = D4RL_STATS[f"{run_config['env']}-medium-replay"].transitions
-    best = max(evaluations.values(), key=lambda c: c.return_mean)
-    expert_text = (f"expert step {expert.step} ({expert.normalized:.1f})" if expert else
-                   f"no expert (best: step {best.step}, {best.normalized:.1f} < {cfg.min_expert_score})")
+    best = max(evaluations.values(), key=lambda c: c.data_level)
+    expert_text = (f"expert step {expert.step} ({expert.normalized:.1f}, data level {expert.data_level:.1f})" if expert
+                   else f"no expert (best data level: step {best.step}, {best.data_level:.1f} < {cfg.min_expert_score})")
     print(f"exported {run_dir} to {out} (data version {version}): medium step {medium.step} ({medium.normalized:.1f}, data level "
           f"{medium.data_level:.1f}), {expert_text}, "
           f"{len(manifest.replay_steps)} replay actors, {size_mb:.1f} MB; medium-replay will hold {medium.step:,} "
