@@ -275,8 +275,11 @@ def test_export_picks_medium_near_d4rl_level_and_never_ships_a_weak_expert():
         pick_checkpoints(ExportConfig(run="r", expert_step=30), "hopper", evaluations)
     with pytest.raises(ValueError, match=r"no checkpoint .* within \[39.0, 49.0\] before .*10: 5.0"):
         pick_checkpoints(ExportConfig(run="r"), "hopper", {k: evaluations[k] for k in (10, 40)})
-    with pytest.raises(ValueError, match=r"no checkpoint .* within \[39.0, 49.0\] before"):
-        pick_checkpoints(ExportConfig(run="r"), "hopper", {k: collapsed_late[k] for k in (10, 40, 60)})
+    with pytest.raises(ValueError, match=r"no checkpoint .* within \[39.0, 49.0\] before .* twice in a row"):
+        pick_checkpoints(ExportConfig(run="r"), "hopper", {k: collapsed_late[k] for k in (10, 40, 50, 60)})
+    # one evaluation above the band, then back in it: noise, not a run that has moved on
+    noisy = {**evaluations, 40: Checkpoint(40, 52.0 * 32.5, 52.0), 45: Checkpoint(45, 46.0 * 32.5, 46.0)}
+    assert pick_checkpoints(ExportConfig(run="r"), "hopper", noisy)[0].step == 45
     with pytest.raises(ValueError, match="not worse than expert"):
         pick_checkpoints(ExportConfig(run="r", medium_step=40, expert_step=50), "hopper", evaluations)
     # medium-replay is the replay up to medium: a step near D4RL's 402k transitions beats a nearer level
