@@ -27,6 +27,7 @@ import shlex
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import matplotlib
@@ -49,6 +50,9 @@ PUBLISHED = {
     "walker2d-medium-replay": (66.6, 59.9), "halfcheetah-medium-expert": (86.8, 91.6),
     "hopper-medium-expert": (107.6, 110.4), "walker2d-medium-expert": (108.1, 107.1),
 }
+# the nine-dataset averages of Feng et al. 2024 ("Were RNNs All We Needed?"), from ../shared/design.md, section 3
+PUBLISHED_AVERAGES = {"Decision Mamba": 78.8, "minGRU": 78.2, "minLSTM": 78.1,
+                      "Decision Transformer (as Feng et al. report it)": 76.4, "Decision S4": 68.6}
 
 
 @dataclass
@@ -74,13 +78,20 @@ def mean(runs: np.ndarray) -> np.ndarray:
     return runs.mean(-1)
 
 
-def stratified_bootstrap_ci(tasks: list[np.ndarray], statistic, reps: int, rng: np.random.Generator,
-                            confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of `statistic` (over the last axis) across `reps` resamples; each
-    resample draws every task's runs, with replacement, from that task's runs alone."""
+def stratified_bootstrap(tasks: list[np.ndarray], statistic, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """`statistic` (over the last axis) of `reps` resamples; each resample draws every task's runs,
+    with replacement, from that task's runs alone."""
     resampled = np.concatenate([runs[rng.integers(0, len(runs), size=(reps, len(runs)))] for runs in tasks], axis=1)
-    low, high = np.percentile(statistic(resampled), [50 * (1 - confidence), 50 * (1 + confidence)])
+    return statistic(resampled)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    low, high = np.percentile(samples, [50 * (1 - confidence), 50 * (1 + confidence)])
     return float(low), float(high)
+
+
+def stratified_bootstrap_ci(tasks: list[np.ndarray], statistic, reps: int, rng: np.random.Generator) -> tuple[float, float]:
+    return percentile_interval(stratified_bootstrap(tasks, statistic, reps, rng))
 
 
 def statistics(tasks: list[np.ndarray], reps: int, rng: np.random.Generator) -> dict:
@@ -191,12 +202,26 @@ def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict
         if len(shared) < 2:
             continue
         backbones = set.intersection(*({row["backbone"] for row in t["rows"]} for t in shared))
-        rows = []
+        rows, runs = [], {}
         for backbone in [row["backbone"] for row in shared[0]["rows"] if row["backbone"] in backbones]:
-            tasks = [np.array(next(r for r in t["rows"] if r["backbone"] == backbone)["scores"][str(int(t["main_target"]))])
-                     for t in shared]
-            rows.append({"backbone": backbone, "stats": statistics(tasks, reps, rng)})
-        result.append({"context": context, "preset": preset, "tasks": [t["task"] for t in shared], "rows": rows})
+            runs[backbone] = [np.array(next(r for r in t["rows"] if r["backbone"] == backbone)["scores"][str(int(t["main_target"]))])
+                              for t in shared]
+            rows.append({"backbone": backbone, "stats": statistics(runs[backbone], reps, rng),
+                         "task_means": [float(task.mean()) for task in runs[backbone]]})
+        result.append({"context": context, "preset": preset, "tasks": [t["task"] for t in shared], "rows": rows,
+                       "differences": differences(runs, reps, rng)})
+    return result
+
+
+def differences(runs: dict[str, list[np.ndarray]], reps: int, rng: np.random.Generator) -> list[dict]:
+    """Per pair of backbones, the IQM difference over the pooled tasks and its 95% interval, each
+    backbone's runs resampled within tasks on their own (the seeds of two backbones are not paired)."""
+    samples = {backbone: stratified_bootstrap(tasks, iqm, reps, rng) for backbone, tasks in runs.items()}
+    result = []
+    for a, b in combinations(runs, 2):
+        low, high = percentile_interval(samples[a] - samples[b])
+        result.append({"a": a, "b": b, "iqm_difference": float(iqm(np.concatenate(runs[a])) - iqm(np.concatenate(runs[b]))),
+                       "ci": (low, high), "supported": low > 0 or high < 0})
     return result
 
 
@@ -316,10 +341,57 @@ def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, al
                   f"each env's main target", "",
                   "| backbone | runs | mean | std | IQM | IQM 95% CI | mean 95% CI |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {row['backbone']} | {row['stats']['n']} | {stats_cells(row['stats'])} |" for row in group["rows"]]
-        lines.append("")
+        lines += ["", *render_per_dataset(group, summary["tables"]), *render_differences(group),
+                  f"![all datasets, {group['context']} regime, {group['preset']} preset]"
+                  f"({image_dir}/{group_file(group)}.png)", ""]
     for speed in summary["speed_plots"]:
         lines += [f"![{speed['title']}]({image_dir}/{speed['file']})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def group_tables(group: dict, tables: list[dict]) -> list[dict]:
+    """The per-dataset tables of a pooled group, in its task order."""
+    return [next(t for t in tables if t["task"] == task and t["context"] == group["context"]
+                 and t["preset"] == group["preset"]) for task in group["tasks"]]
+
+
+def group_file(group: dict) -> str:
+    return f"all-datasets-{group['context']}-{group['preset']}"
+
+
+def render_per_dataset(group: dict, tables: list[dict]) -> list[str]:
+    """Laid out like Feng et al.'s table: a row per dataset and the average, our backbones' means over
+    seeds, then the published figures for D4RL's files in their own columns."""
+    backbones = [row["backbone"] for row in group["rows"]]
+    own = group_tables(group, tables)
+    published = [t["published"] for t in own]
+    lines = [f"Per dataset, mean over seeds at each env's main target, beside the data's own mean episode; the "
+             f"average is over the {len(group['tasks'])} datasets (Feng et al. average nine). Published figures "
+             f"are on D4RL's own files with the paper's recipe, not our runs:", "",
+             "| dataset | " + " | ".join(backbones) + " | the data's mean | published: DT (Chen et al. 2021) | "
+             "published: CORL DT |", "|---|" + "---|" * (len(backbones) + 3)]
+    for i, task in enumerate(group["tasks"]):
+        ours = [fmt(row["task_means"][i]) for row in group["rows"]] + [fmt(own[i]["data_mean"])]
+        lines.append(f"| {task} | " + " | ".join(ours + [fmt(v) for v in published[i] or (None, None)]) + " |")
+    ours = [fmt(float(np.mean(row["task_means"]))) for row in group["rows"]]
+    data_means = [t["data_mean"] for t in own]
+    ours.append(fmt(float(np.mean(data_means))) if None not in data_means else "–")
+    theirs = [fmt(float(np.mean([p[k] for p in published]))) if all(published) else "–" for k in (0, 1)]
+    lines += ["| average | " + " | ".join(ours + theirs) + " |", "",
+              "Published nine-dataset averages (D4RL's files; not our runs): " + ", ".join(
+                  f"{name} {value}" for name, value in PUBLISHED_AVERAGES.items()) + ".", ""]
+    return lines
+
+
+def render_differences(group: dict) -> list[str]:
+    supported = [d for d in group["differences"] if d["supported"]]
+    lines = ["Differences between backbones over the pooled datasets: IQM of the first minus IQM of the "
+             "second, 95% stratified-bootstrap interval. The intervals support a difference where they "
+             "exclude 0: " + (", ".join(f"{d['a']} - {d['b']}" for d in supported) if supported else "none") + ".", "",
+             "| pair | IQM difference | 95% CI | supported |", "|---|---|---|---|"]
+    lines += [f"| {d['a']} - {d['b']} | {fmt(d['iqm_difference'])} | [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}] | "
+              f"{'yes' if d['supported'] else 'no'} |" for d in group["differences"]]
+    return lines + [""]
 
 
 def regime_groups(summary: dict) -> dict:
@@ -361,6 +433,26 @@ def plot_regimes(tables: list[dict], path: Path) -> None:
     ax.set_xticks(range(len(backbones)), backbones)
     ax.set_ylabel(f"normalized return at {int(tables[0]['main_target'])} (IQM)")
     ax.set_title(f"{tables[0]['task']}: regimes", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_datasets(group: dict, tables: list[dict], path: Path) -> None:
+    """Grouped bars: per dataset of the pooled group, one bar per backbone (IQM, 95% interval)."""
+    fig, ax = plt.subplots(figsize=(2 + 1.3 * len(group["tasks"]), 3.8))
+    backbones = [row["backbone"] for row in group["rows"]]
+    width = 0.8 / len(backbones)
+    for j, backbone in enumerate(backbones):
+        for i, table in enumerate(group_tables(group, tables)):
+            stats = main_target_stats(table, backbone)
+            low, high = stats["iqm_ci"]
+            ax.bar(i + (j - (len(backbones) - 1) / 2) * width, stats["iqm"], width, color=f"C{j}",
+                   yerr=[[stats["iqm"] - low], [high - stats["iqm"]]], capsize=2, label=backbone if i == 0 else None)
+    ax.set_xticks(range(len(group["tasks"])), group["tasks"], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("normalized return at the main target (IQM)")
+    ax.set_title(f"all datasets, {group['context']} regime, {group['preset']} preset", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -439,6 +531,8 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
         plot_curves(table, plots / f"{table['file']}-curves.png")
     for (task, preset), tables in regime_groups(summary).items():
         plot_regimes(tables, plots / f"{task}-regimes-{preset}.png")
+    for group in summary["all_datasets"]:
+        plot_datasets(group, summary["tables"], plots / f"{group_file(group)}.png")
     summary["speed_plots"] = []
     for benchmark_path in sorted(Path(cfg.speed).glob("backbones-*.json")):
         file = f"speed-{benchmark_path.stem.removeprefix('backbones-')}.png"

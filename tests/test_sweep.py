@@ -11,7 +11,7 @@ import torch
 import aggregate
 import sweep
 from agents.decision import AGENT_VERSION
-from envs import load_dataset
+from envs import env_spec, load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 # train.py flags that make a cell take seconds
@@ -20,19 +20,20 @@ TINY = ["--d-model", "16", "--batch-size", "8", "--steps", "10", "--checkpoint-e
 
 
 def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None,
-                     preset: str = "cpu", context: str = "window") -> dict:
+                     preset: str = "cpu", context: str = "window", env: str = "hopper", dataset: str = "medium") -> dict:
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
-    cell = sweep.Cell("hopper", "medium", backbone, context, seed, preset)
+    cell = sweep.Cell(env, dataset, backbone, context, seed, preset)
     record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
               "dataset_mean_normalized": 37.25, "code": {"commit": "0123456789abcdef", "python_files_modified": False},
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
                           "torch": torch.__version__, "device": "cpu", "gpu": None}}
     if normalized is None:
         return {**record, "error": error}
+    main, second = env_spec(env).target_returns
     return {**record, "status": "ok", "train_s": 10.0, "evaluate_s": 1.0,
-            "evaluation": {"results": [{"target_return": 3600.0, "normalized_mean": normalized},
-                                       {"target_return": 1800.0, "normalized_mean": normalized / 2}]},
-            "curves": {"eval/normalized_return_3600": [[500, normalized / 2], [1000, normalized]],
+            "evaluation": {"results": [{"target_return": main, "normalized_mean": normalized},
+                                       {"target_return": second, "normalized_mean": normalized / 2}]},
+            "curves": {f"eval/normalized_return_{main:.0f}": [[500, normalized / 2], [1000, normalized]],
                        "train/loss": [[50, 1.0], [100, 0.5]]}}
 
 
@@ -106,6 +107,31 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     assert "| the data's mean episode | 37.2 |" in headline and "[docs/results.md](docs/results.md)" in headline
     for png in ("hopper-medium-window-cpu-return.png", "hopper-medium-window-cpu-curves.png", "speed-cpu.png"):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_intervals_support(tmp_path):
+    # attention beats mingru by 30 everywhere; mamba and mingru differ by noise
+    offsets = {"mingru": 0.0, "mamba": 0.5, "attention": 30.0}
+    tasks = [("hopper", "medium", 40.0), ("hopper", "medium-replay", 20.0), ("walker2d", "medium", 60.0)]
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for env, dataset, level in tasks:
+        for backbone, offset in offsets.items():
+            for seed, noise in enumerate([-2.0, 0.0, 2.0, -1.0, 1.0]):
+                record = synthetic_record(backbone, seed, level + offset + noise * (1 + seed % 2), env=env, dataset=dataset)
+                (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
+    aggregate.main(aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme="", docs="", reps=500))
+
+    (group,) = json.loads((tmp_path / "out" / "sweep.json").read_text())["all_datasets"]
+    assert group["tasks"] == ["hopper-medium", "hopper-medium-replay", "walker2d-medium"]
+    verdict = {(d["a"], d["b"]): d["supported"] for d in group["differences"]}
+    assert verdict == {("mingru", "mamba"): False, ("mingru", "attention"): True, ("mamba", "attention"): True}
+    markdown = (tmp_path / "out" / "sweep.md").read_text()
+    hopper_medium = np.mean([40.0 + 30.0 + noise * (1 + seed % 2) for seed, noise in enumerate([-2.0, 0.0, 2.0, -1.0, 1.0])])
+    assert f"| hopper-medium | 39.8 | 40.3 | {hopper_medium:.1f} | 37.2 | 67.6 | 65.1 |" in markdown
+    assert "| average | 39.8 | 40.3 | 69.8 | 37.2 | 74.8 | 71.5 |" in markdown  # published: over the same three datasets
+    assert "exclude 0: mingru - attention, mamba - attention." in markdown and "minGRU 78.2" in markdown
+    assert (tmp_path / "out" / "plots" / "all-datasets-window-cpu.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_stratified_bootstrap_interval_covers_the_true_mean_at_its_rate():
