@@ -128,7 +128,8 @@ def policies(tmp_path_factory):
     return policies_dir
 
 
-def test_generator_end_to_end(policies, minari_root):
+def test_generator_end_to_end(policies, minari_root, monkeypatch):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
     manifest, actor_dir = load_manifest("hopper", policies)
     assert (actor_dir / manifest.actor_file(manifest.expert.step)).exists()
     assert manifest.medium.data_level < manifest.expert.data_level
