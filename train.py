@@ -167,6 +167,13 @@ def resumable_checkpoint(cfg: TrainConfig, path: Path) -> dict:
     return checkpoint
 
 
+def make_agent(dataset, cfg: TrainConfig) -> DecisionAgent:
+    """A fresh agent for `dataset`: its sizes and its observation statistics for normalising states."""
+    obs_mean, obs_std = dataset.obs_mean_std()
+    return DecisionAgent(cfg.agent_config(), dataset.episodes[0].observations.shape[1],
+                         dataset.episodes[0].actions.shape[1], obs_mean, obs_std)
+
+
 def make_optimizer(agent, cfg: TrainConfig):
     """AdamW with a linear warm-up; the fused AdamW, twice as fast as the default on the CPU."""
     optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -227,9 +234,7 @@ def train(cfg: TrainConfig) -> Path:
     # seeded after loading: generating a dataset on first use draws from the global RNGs, and the
     # run must be the same whether its dataset was generated just now or read from the cache
     seed_everything(cfg.seed)
-    obs_mean, obs_std = dataset.obs_mean_std()
-    agent = DecisionAgent(cfg.agent_config(), dataset.episodes[0].observations.shape[1],
-                          dataset.episodes[0].actions.shape[1], obs_mean, obs_std).to(device)
+    agent = make_agent(dataset, cfg).to(device)
     optimizer, scheduler = make_optimizer(agent, cfg)
     sampler = make_sampler(dataset, cfg, cfg.seed)
     step = 0

@@ -28,7 +28,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import train  # noqa: E402
-from agents.decision import DecisionAgent  # noqa: E402
 from envs import load_dataset  # noqa: E402
 from minrnn import Backbone  # noqa: E402
 from suite.runutils import atomic_path, parse_config, seed_everything  # noqa: E402
@@ -83,9 +82,7 @@ def run(cfg: StaleStateConfig, backbone: str) -> dict:
                                  "--backbone", backbone, "--context", "stream", "--seed", str(cfg.seed)])
     dataset = load_dataset(f"{run_cfg.env}-{run_cfg.dataset}", env=run_cfg.env)
     seed_everything(run_cfg.seed)
-    obs_mean, obs_std = dataset.obs_mean_std()
-    agent = DecisionAgent(run_cfg.agent_config(), dataset.episodes[0].observations.shape[1],
-                          dataset.episodes[0].actions.shape[1], obs_mean, obs_std)
+    agent = train.make_agent(dataset, run_cfg)
     optimizer, scheduler = train.make_optimizer(agent, run_cfg)
     sampler = train.make_sampler(dataset, run_cfg, run_cfg.seed)
     points = []

@@ -9,14 +9,16 @@ not record it) is closest to medium_target, D4RL's medium dataset mean for the e
 within medium_tolerance of it, taken only from the run before it first scored above that band in two
 evaluations in a row: a run that has passed the band and later collapses into it for one evaluation
 (walker2d's falls) is not a policy stopped early, while one evaluation above it may be noise (over 10
-episodes hopper seed 1's sampled returns have a standard deviation up to 650, 20 normalized points). Among those, checkpoints whose step (the length of medium-replay, the replay up
-to medium) lies within replay_tolerance of D4RL's medium-replay transition count come first; when none
-does, the nearest in level is taken and the export says how far medium-replay's size is off.
+episodes hopper seed 1's sampled returns have a standard deviation up to 650, 20 normalized points).
+Among those, checkpoints whose step (the length of medium-replay, the replay up to medium) lies
+within replay_tolerance of D4RL's medium-replay transition count come first; when none does, the
+nearest in level is taken and the export says how far medium-replay's size is off.
 Expert = the checkpoint with the best data level, if that reaches --min-expert-score: the expert
 datasets act with sampled actions too, and early in a run the sampled return lies far below the
-deterministic one (hopper seed 1 at 180k steps: 85 deterministic, 41 sampled). When no checkpoint does (a run not trained long enough yet), the export ships no
-expert (manifest "expert": null, and the expert datasets say so) rather than a weaker policy under
-that name. A --expert-step below the threshold, or a medium not worse than the expert, is refused.
+deterministic one (hopper seed 1 at 180k steps: 85 deterministic, 41 sampled). When no checkpoint
+does (a run not trained long enough yet), the export ships no expert (manifest "expert": null, and
+the expert datasets say so) rather than a weaker policy under that name. A --expert-step below the
+threshold, or a medium not worse than the expert, is refused.
 Copies the medium, expert and every earlier actor (for medium-replay), the run's eval.jsonl as
 learning_curve.jsonl, and writes manifest.json with the data version of the datasets built from them
 (minrnn/<env>/<dataset>-v<N>): by default one more than the manifest it replaces, so the datasets of
@@ -45,6 +47,11 @@ class ExportConfig:
     out: str = ""  # default: envs/policies/<env>
 
 
+def medium_replay_size(env: str) -> int:
+    """D4RL's medium-replay transition count for env: what the replay up to medium should hold."""
+    return D4RL_STATS[f"{env}-medium-replay"].transitions
+
+
 def pick_checkpoints(cfg: ExportConfig, env: str,
                      evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
     def evaluated(step: int) -> Checkpoint:
@@ -58,14 +65,14 @@ def pick_checkpoints(cfg: ExportConfig, env: str,
     steps = sorted(evaluations)
     above = [evaluations[step].data_level > high for step in steps]
     passed = next((step for step, now, then in zip(steps, above, above[1:]) if now and then), None)
-    in_band = [c for step, c in sorted(evaluations.items())
-               if low <= c.data_level <= high and (passed is None or step < passed)]
+    in_band = [evaluations[step] for step in steps
+               if low <= evaluations[step].data_level <= high and (passed is None or step < passed)]
     if not cfg.medium_step and not in_band:
-        scores = ", ".join(f"{c.step}: {c.data_level:.1f}" for _, c in sorted(evaluations.items()))
+        scores = ", ".join(f"{step}: {evaluations[step].data_level:.1f}" for step in steps)
         raise ValueError(f"no checkpoint of {cfg.run} scores within [{low:.1f}, {high:.1f}] "
                          f"before it first scored above {high:.1f} twice in a row, for medium (data levels: "
                          f"{scores}); train longer or pass --medium-step")
-    replay_size = D4RL_STATS[f"{env}-medium-replay"].transitions
+    replay_size = medium_replay_size(env)
     sized = [c for c in in_band if abs(c.step - replay_size) <= cfg.replay_tolerance * replay_size]
     medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
         sized or in_band, key=lambda c: abs(c.data_level - target))
@@ -117,7 +124,7 @@ def export(cfg: ExportConfig) -> Path:
                         replay_steps=sorted(step for step in actors if step < medium.step), data_version=version)
     write_policies(out, manifest, actors)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
-    replay_size = D4RL_STATS[f"{run_config['env']}-medium-replay"].transitions
+    replay_size = medium_replay_size(run_config["env"])
     best = max(evaluations.values(), key=lambda c: c.data_level)
     expert_text = (f"expert step {expert.step} ({expert.normalized:.1f}, data level {expert.data_level:.1f})" if expert
                    else f"no expert (best data level: step {best.step}, {best.data_level:.1f} < {cfg.min_expert_score})")
