@@ -67,7 +67,8 @@ def render(rows: list[dict], experts: list[dict]) -> str:
         theirs = (f"{d4rl['episodes']:,} | {d4rl['transitions']:,} | {d4rl['mean_normalized']:.0f}" if d4rl
                   else "– | – | –")
         if "missing" in row:
-            lines.append(f"| {row['env']}-{row['dataset']} | not built: {row['missing']} | | | | | | {theirs} | – |")
+            why = row["missing"].split(":")[0]  # the reason's head; the whole message is in the JSON
+            lines.append(f"| {row['env']}-{row['dataset']} | not built: {why} | | | | | | {theirs} | – |")
             continue
         p = row["percentiles"]
         gap = f"{row['mean_minus_d4rl']:+.1f}" if "mean_minus_d4rl" in row else "–"
