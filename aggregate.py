@@ -185,6 +185,7 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
                 "train_s": float(np.mean([r["train_s"] for r in ok])) if ok else None})
         tables.append(table)
     return {"cells": len(records), "agent_version": next(iter(versions), None), "tables": tables, "all_datasets": pooled(tables, reps, rng),
+            "regime_differences": regime_differences(tables, reps, rng),
             "machines": dict(Counter(describe(r["machine"]) for r in records if r.get("machine"))),
             "code": dict(Counter(describe_code(r.get("code")) for r in records)),
             "sweep_commands": sorted({r["sweep_command"] for r in records if r.get("sweep_command")})}
@@ -213,15 +214,38 @@ def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict
     return result
 
 
+def regime_differences(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
+    """Per preset and backbone, each pair of regimes compared over the tasks on which the backbone has
+    ok seeds in both, at each env's main target: whether a regime beats another (issue 14's question)."""
+    scores = defaultdict(dict)  # (preset, backbone, context) -> {task: scores at the main target}
+    for table in tables:
+        for row in table["rows"]:
+            if row["seeds"]:
+                scores[table["preset"], row["backbone"], table["context"]][table["task"]] = np.array(
+                    row["scores"][str(int(table["main_target"]))])
+    result = []
+    order = {name: i for i, name in enumerate(BACKBONES)}
+    keys = sorted(scores, key=lambda key: (key[0], order.get(key[1], len(order)), key[1], key[2]))
+    for (preset, backbone, a), (preset_b, backbone_b, b) in combinations(keys, 2):
+        if (preset, backbone) != (preset_b, backbone_b):
+            continue
+        tasks = sorted(scores[preset, backbone, a].keys() & scores[preset, backbone, b].keys())
+        if tasks:
+            runs = {context: [scores[preset, backbone, context][task] for task in tasks] for context in (a, b)}
+            result += [{"preset": preset, "backbone": backbone, "tasks": tasks, **d} for d in differences(runs, reps, rng)]
+    return result
+
+
 def differences(runs: dict[str, list[np.ndarray]], reps: int, rng: np.random.Generator) -> list[dict]:
-    """Per pair of backbones, the IQM difference over the pooled tasks and its 95% interval, each
-    backbone's runs resampled within tasks on their own (the seeds of two backbones are not paired)."""
+    """Per pair of keys (backbones, or one backbone's regimes), the IQM difference over the pooled tasks and
+    its 95% interval, each key's runs resampled within tasks on their own (the seeds are not paired)."""
     samples = {backbone: stratified_bootstrap(tasks, iqm, reps, rng) for backbone, tasks in runs.items()}
     result = []
     for a, b in combinations(runs, 2):
         low, high = percentile_interval(samples[a] - samples[b])
+        seeds = min(len(task) for task in runs[a] + runs[b])  # one seed in a task: no spread to resample
         result.append({"a": a, "b": b, "iqm_difference": float(iqm(np.concatenate(runs[a])) - iqm(np.concatenate(runs[b]))),
-                       "ci": (low, high), "supported": low > 0 or high < 0})
+                       "ci": (low, high), "min_seeds": seeds, "supported": seeds > 1 and (low > 0 or high < 0)})
     return result
 
 
@@ -385,14 +409,20 @@ def render_per_dataset(group: dict, tables: list[dict]) -> list[str]:
     return lines
 
 
+def verdict(difference: dict) -> str:
+    if difference["min_seeds"] < 2:
+        return "no interval: one seed"
+    return "yes" if difference["supported"] else "no"
+
+
 def render_differences(group: dict) -> list[str]:
     supported = [d for d in group["differences"] if d["supported"]]
     lines = ["Differences between backbones over the pooled datasets: IQM of the first minus IQM of the "
              "second, 95% stratified-bootstrap interval. The intervals support a difference where they "
-             "exclude 0: " + (", ".join(f"{d['a']} - {d['b']}" for d in supported) if supported else "none") + ".", "",
+             "exclude 0 (and every dataset has two seeds or more on both sides): " + (", ".join(f"{d['a']} - {d['b']}" for d in supported) if supported else "none") + ".", "",
              "| pair | IQM difference | 95% CI | supported |", "|---|---|---|---|"]
     lines += [f"| {d['a']} - {d['b']} | {fmt(d['iqm_difference'])} | [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}] | "
-              f"{'yes' if d['supported'] else 'no'} |" for d in group["differences"]]
+              f"{verdict(d)} |" for d in group["differences"]]
     return lines + [""]
 
 
@@ -413,6 +443,17 @@ def render_regimes(summary: dict, image_dir: str) -> list[str]:
                   "| backbone | " + " | ".join(t["context"] for t in tables) + " |", "|---|" + "---|" * len(tables),
                   *backbone_rows(tables)]
         lines += ["", f"![{task}: score by regime per backbone]({image_dir}/{task}-regimes-{preset}.png)", ""]
+    if summary["regime_differences"]:
+        lines += ["#### Regimes compared, per backbone over the datasets it ran in both", "",
+                  "IQM of the first regime minus IQM of the second at each env's main target, pooled over the "
+                  "datasets named, 95% stratified-bootstrap interval; the intervals support a difference where "
+                  "they exclude 0.", "",
+                  "| preset | backbone | regimes | datasets | IQM difference | 95% CI | supported |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {d['preset']} | {d['backbone']} | {d['a']} - {d['b']} | {', '.join(d['tasks'])} | "
+                  f"{fmt(d['iqm_difference'])} | [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}] | "
+                  f"{verdict(d)} |" for d in summary["regime_differences"]]
+        lines.append("")
     return lines
 
 

@@ -109,6 +109,27 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_regimes_compared_per_backbone_over_the_datasets_it_ran_in_both():
+    # mingru: stream 10 above window on both datasets; minlstm: level; mamba: window only; attention: one seed
+    noise = [-2.0, 0.0, 2.0]
+    records = [synthetic_record(backbone, seed, level + gain * (context == "stream") + noise[seed], context=context,
+                                dataset=dataset)
+               for dataset, level in (("medium", 40.0), ("medium-replay", 20.0))
+               for backbone, gain in (("mingru", 10.0), ("minlstm", 0.0)) for context in ("window", "stream")
+               for seed in range(3)]
+    records += [synthetic_record("mamba", seed, 30.0, dataset="medium") for seed in range(3)]
+    records += [synthetic_record("attention", 0, 30.0 + 5.0 * (context == "stream"), context=context)
+                for context in ("window", "stream")]
+    found = {d["backbone"]: d for d in aggregate.summarize(records, reps=500, seed=0)["regime_differences"]}
+    assert set(found) == {"mingru", "minlstm", "attention"}  # mamba ran in one regime
+    mingru, minlstm, attention = found["mingru"], found["minlstm"], found["attention"]
+    assert (mingru["a"], mingru["b"], mingru["tasks"]) == ("stream", "window", ["hopper-medium", "hopper-medium-replay"])
+    assert mingru["iqm_difference"] == pytest.approx(10.0) and mingru["supported"]
+    assert minlstm["iqm_difference"] == pytest.approx(0.0) and not minlstm["supported"]
+    assert attention["tasks"] == ["hopper-medium"] and not attention["supported"]  # a difference, but one seed
+    assert aggregate.verdict(attention) == "no interval: one seed"
+
+
 def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_intervals_support(tmp_path):
     # attention beats mingru by 30 everywhere; mamba and mingru differ by noise
     offsets = {"mingru": 0.0, "mamba": 0.5, "attention": 30.0}
@@ -130,7 +151,7 @@ def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_in
     hopper_medium = np.mean([40.0 + 30.0 + noise * (1 + seed % 2) for seed, noise in enumerate([-2.0, 0.0, 2.0, -1.0, 1.0])])
     assert f"| hopper-medium | 39.8 | 40.3 | {hopper_medium:.1f} | 37.2 | 67.6 | 65.1 |" in markdown
     assert "| average | 39.8 | 40.3 | 69.8 | 37.2 | 74.8 | 71.5 |" in markdown  # published: over the same three datasets
-    assert "exclude 0: mingru - attention, mamba - attention." in markdown and "minGRU 78.2" in markdown
+    assert "both sides): mingru - attention, mamba - attention." in markdown and "minGRU 78.2" in markdown
     assert (tmp_path / "out" / "plots" / "all-datasets-window-cpu.png").read_bytes()[:4] == b"\x89PNG"
 
 
