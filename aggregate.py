@@ -217,22 +217,22 @@ def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict
 def regime_differences(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
     """Per preset and backbone, each pair of regimes compared over the tasks on which the backbone has
     ok seeds in both, at each env's main target: whether a regime beats another (issue 14's question)."""
-    scores = defaultdict(dict)  # (preset, backbone, context) -> {task: scores at the main target}
+    scores = defaultdict(lambda: defaultdict(dict))  # (preset, backbone) -> context -> task -> main-target scores
     for table in tables:
         for row in table["rows"]:
             if row["seeds"]:
-                scores[table["preset"], row["backbone"], table["context"]][table["task"]] = np.array(
+                scores[table["preset"], row["backbone"]][table["context"]][table["task"]] = np.array(
                     row["scores"][str(int(table["main_target"]))])
-    result = []
     order = {name: i for i, name in enumerate(BACKBONES)}
-    keys = sorted(scores, key=lambda key: (key[0], order.get(key[1], len(order)), key[1], key[2]))
-    for (preset, backbone, a), (preset_b, backbone_b, b) in combinations(keys, 2):
-        if (preset, backbone) != (preset_b, backbone_b):
-            continue
-        tasks = sorted(scores[preset, backbone, a].keys() & scores[preset, backbone, b].keys())
-        if tasks:
-            runs = {context: [scores[preset, backbone, context][task] for task in tasks] for context in (a, b)}
-            result += [{"preset": preset, "backbone": backbone, "tasks": tasks, **d} for d in differences(runs, reps, rng)]
+    result = []
+    for preset, backbone in sorted(scores, key=lambda key: (key[0], order.get(key[1], len(order)), key[1])):
+        by_context = scores[preset, backbone]
+        for a, b in combinations(sorted(by_context), 2):
+            tasks = sorted(by_context[a].keys() & by_context[b].keys())
+            if tasks:
+                runs = {context: [by_context[context][task] for task in tasks] for context in (a, b)}
+                result += [{"preset": preset, "backbone": backbone, "tasks": tasks, **d}
+                           for d in differences(runs, reps, rng)]
     return result
 
 
@@ -409,10 +409,12 @@ def render_per_dataset(group: dict, tables: list[dict]) -> list[str]:
     return lines
 
 
-def verdict(difference: dict) -> str:
-    if difference["min_seeds"] < 2:
-        return "no interval: one seed"
-    return "yes" if difference["supported"] else "no"
+def difference_cells(difference: dict) -> str:
+    """A difference's markdown cells: IQM difference | 95% interval | whether the interval supports it."""
+    low, high = difference["ci"]
+    verdict = ("no interval: one seed" if difference["min_seeds"] < 2
+               else "yes" if difference["supported"] else "no")
+    return f"{fmt(difference['iqm_difference'])} | [{fmt(low)}, {fmt(high)}] | {verdict}"
 
 
 def render_differences(group: dict) -> list[str]:
@@ -421,8 +423,7 @@ def render_differences(group: dict) -> list[str]:
              "second, 95% stratified-bootstrap interval. The intervals support a difference where they "
              "exclude 0 (and every dataset has two seeds or more on both sides): " + (", ".join(f"{d['a']} - {d['b']}" for d in supported) if supported else "none") + ".", "",
              "| pair | IQM difference | 95% CI | supported |", "|---|---|---|---|"]
-    lines += [f"| {d['a']} - {d['b']} | {fmt(d['iqm_difference'])} | [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}] | "
-              f"{verdict(d)} |" for d in group["differences"]]
+    lines += [f"| {d['a']} - {d['b']} | {difference_cells(d)} |" for d in group["differences"]]
     return lines + [""]
 
 
@@ -451,8 +452,7 @@ def render_regimes(summary: dict, image_dir: str) -> list[str]:
                   "| preset | backbone | regimes | datasets | IQM difference | 95% CI | supported |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {d['preset']} | {d['backbone']} | {d['a']} - {d['b']} | {', '.join(d['tasks'])} | "
-                  f"{fmt(d['iqm_difference'])} | [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}] | "
-                  f"{verdict(d)} |" for d in summary["regime_differences"]]
+                  f"{difference_cells(d)} |" for d in summary["regime_differences"]]
         lines.append("")
     return lines
 

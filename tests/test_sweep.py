@@ -127,7 +127,7 @@ def test_regimes_compared_per_backbone_over_the_datasets_it_ran_in_both():
     assert mingru["iqm_difference"] == pytest.approx(10.0) and mingru["supported"]
     assert minlstm["iqm_difference"] == pytest.approx(0.0) and not minlstm["supported"]
     assert attention["tasks"] == ["hopper-medium"] and not attention["supported"]  # a difference, but one seed
-    assert aggregate.verdict(attention) == "no interval: one seed"
+    assert aggregate.difference_cells(attention) == "5.0 | [5.0, 5.0] | no interval: one seed"
 
 
 def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_intervals_support(tmp_path):
