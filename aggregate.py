@@ -191,6 +191,29 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
             "sweep_commands": sorted({r["sweep_command"] for r in records if r.get("sweep_command")})}
 
 
+# where a sweep put its files and how many cells it ran at once: not what a cell computes
+MACHINE_LOCAL_FLAGS = ("--workers", "--out", "--results", "--ray-address")
+
+
+def portable_command(command: str, results: str) -> str:
+    """A recorded sweep command as a reader reruns it from a fresh clone: the machine-local flags left
+    out (the run paths of the machine that made the cells), `--results` set to the folder aggregated when
+    that is not the default."""
+    words = shlex.split(command)
+    split = words.index("--") if "--" in words else len(words)
+    kept, i = [], 0
+    while i < split:
+        flag = words[i].split("=")[0]
+        if flag in MACHINE_LOCAL_FLAGS:
+            i += 1 if "=" in words[i] else 2
+        else:
+            kept.append(words[i])
+            i += 1
+    if Path(results) != Path(AggregateConfig.results):
+        kept += ["--results", results]
+    return shlex.join(kept + words[split:])
+
+
 def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
     """Per context and preset, every backbone over the tasks on which all backbones have an ok seed, at each
     env's main target."""
@@ -345,7 +368,8 @@ def render_headline(summary: dict, cfg: AggregateConfig, full_tables: str) -> st
 def render(summary: dict, cfg: AggregateConfig, command: str, image_dir: str, all_targets: bool) -> str:
     lines = provenance(summary, cfg)
     if summary["sweep_commands"]:
-        lines += ["Reproduce:", "", "```bash", *summary["sweep_commands"], command, "```", "",
+        commands = dict.fromkeys(portable_command(c, cfg.results) for c in summary["sweep_commands"])
+        lines += ["Reproduce:", "", "```bash", *commands, command, "```", "",
                   "Ran on:"]
         lines += [f"- {machine} ({count} cells)" for machine, count in summary["machines"].items()]
         lines += ["", "Code (a cell's scores reproduce on the code it ran):"]

@@ -109,6 +109,15 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_reproduce_commands_leave_out_the_run_paths_of_the_machine_that_made_the_cells():
+    recorded = ("python sweep.py --datasets medium medium-expert --workers 1 --results /work/x/results/cells "
+                "--out=/work/runs/v1 --ray-address auto -- --steps 210")
+    assert aggregate.portable_command(recorded, "results/cells") == (
+        "python sweep.py --datasets medium medium-expert -- --steps 210")
+    assert aggregate.portable_command("python sweep.py --seeds 0", "results/cells-data-v0") == (
+        "python sweep.py --seeds 0 --results results/cells-data-v0")
+
+
 def test_regimes_compared_per_backbone_over_the_datasets_it_ran_in_both():
     # mingru: stream 10 above window on both datasets; minlstm: level; mamba: window only; attention: one seed
     noise = [-2.0, 0.0, 2.0]
