@@ -98,9 +98,10 @@ def statistics(tasks: list[np.ndarray], reps: int, rng: np.random.Generator) -> 
     runs = np.concatenate(tasks)
     if not len(runs):
         return {"n": 0}
+    spread = min(len(task) for task in tasks) > 1  # one seed in a task: nothing to resample, no interval
     return {"n": len(runs), "mean": float(runs.mean()), "std": float(runs.std(ddof=1)) if len(runs) > 1 else None,
-            "iqm": float(iqm(runs)), "mean_ci": stratified_bootstrap_ci(tasks, mean, reps, rng),
-            "iqm_ci": stratified_bootstrap_ci(tasks, iqm, reps, rng)}
+            "iqm": float(iqm(runs)), "mean_ci": stratified_bootstrap_ci(tasks, mean, reps, rng) if spread else None,
+            "iqm_ci": stratified_bootstrap_ci(tasks, iqm, reps, rng) if spread else None}
 
 
 def normalized_return(record: dict, target: float) -> float:
@@ -268,7 +269,8 @@ def differences(runs: dict[str, list[np.ndarray]], reps: int, rng: np.random.Gen
         low, high = percentile_interval(samples[a] - samples[b])
         seeds = min(len(task) for task in runs[a] + runs[b])  # one seed in a task: no spread to resample
         result.append({"a": a, "b": b, "iqm_difference": float(iqm(np.concatenate(runs[a])) - iqm(np.concatenate(runs[b]))),
-                       "ci": (low, high), "min_seeds": seeds, "supported": seeds > 1 and (low > 0 or high < 0)})
+                       "ci": (low, high) if seeds > 1 else None, "min_seeds": seeds,
+                       "supported": seeds > 1 and (low > 0 or high < 0)})
     return result
 
 
@@ -288,12 +290,21 @@ def fmt(value, digits=1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def fmt_interval(interval: tuple[float, float] | None) -> str:
+    return "–" if interval is None else f"[{fmt(interval[0])}, {fmt(interval[1])}]"
+
+
+def error_bar(stats: dict, key: str) -> list[list[float]] | None:
+    """matplotlib's yerr for stats[key] around its point estimate; None without an interval."""
+    point = stats[key.removesuffix("_ci")]
+    return None if stats[key] is None else [[point - stats[key][0]], [stats[key][1] - point]]
+
+
 def stats_cells(stats: dict) -> str:
     if not stats["n"]:
         return "– | – | – | – | –"
     return (f"{fmt(stats['mean'])} | {fmt(stats['std'])} | {fmt(stats['iqm'])} | "
-            f"[{fmt(stats['iqm_ci'][0])}, {fmt(stats['iqm_ci'][1])}] | "
-            f"[{fmt(stats['mean_ci'][0])}, {fmt(stats['mean_ci'][1])}]")
+            f"{fmt_interval(stats['iqm_ci'])} | {fmt_interval(stats['mean_ci'])}")
 
 
 def render_table(table: dict, target: float) -> list[str]:
@@ -339,7 +350,8 @@ def backbone_rows(tables: list[dict]) -> list[str]:
     """One markdown row per backbone, a column per table: IQM [95% interval] (seeds) at its main target."""
     lines = []
     for backbone in dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]):
-        cells = [f"{fmt(s['iqm'])} [{fmt(s['iqm_ci'][0])}, {fmt(s['iqm_ci'][1])}] ({s['n']})" if s["n"] else "–"
+        cells = [" ".join([fmt(s["iqm"]), *([fmt_interval(s["iqm_ci"])] if s["iqm_ci"] else []), f"({s['n']})"])
+                 if s["n"] else "–"
                  for s in (main_target_stats(table, backbone) for table in tables)]
         lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
     return lines
@@ -435,10 +447,8 @@ def render_per_dataset(group: dict, tables: list[dict]) -> list[str]:
 
 def difference_cells(difference: dict) -> str:
     """A difference's markdown cells: IQM difference | 95% interval | whether the interval supports it."""
-    low, high = difference["ci"]
-    verdict = ("no interval: one seed" if difference["min_seeds"] < 2
-               else "yes" if difference["supported"] else "no")
-    return f"{fmt(difference['iqm_difference'])} | [{fmt(low)}, {fmt(high)}] | {verdict}"
+    verdict = ("no interval: one seed" if difference["ci"] is None else "yes" if difference["supported"] else "no")
+    return f"{fmt(difference['iqm_difference'])} | {fmt_interval(difference['ci'])} | {verdict}"
 
 
 def render_differences(group: dict) -> list[str]:
@@ -491,9 +501,8 @@ def plot_regimes(tables: list[dict], path: Path) -> None:
         for j, backbone in enumerate(backbones):
             stats = main_target_stats(table, backbone)
             if stats["n"]:
-                low, high = stats["iqm_ci"]
                 ax.bar(j + (i - (len(tables) - 1) / 2) * width, stats["iqm"], width, color=f"C{i}",
-                       yerr=[[stats["iqm"] - low], [high - stats["iqm"]]], capsize=3, label=label)
+                       yerr=error_bar(stats, "iqm_ci"), capsize=3, label=label)
                 label = None
     if tables[0]["data_mean"] is not None:
         ax.axhline(tables[0]["data_mean"], color="gray", linestyle="--", linewidth=1, label="data's mean")
@@ -514,9 +523,8 @@ def plot_datasets(group: dict, tables: list[dict], path: Path) -> None:
     for j, backbone in enumerate(backbones):
         for i, table in enumerate(group_tables(group, tables)):
             stats = main_target_stats(table, backbone)
-            low, high = stats["iqm_ci"]
             ax.bar(i + (j - (len(backbones) - 1) / 2) * width, stats["iqm"], width, color=f"C{j}",
-                   yerr=[[stats["iqm"] - low], [high - stats["iqm"]]], capsize=2, label=backbone if i == 0 else None)
+                   yerr=error_bar(stats, "iqm_ci"), capsize=2, label=backbone if i == 0 else None)
     ax.set_xticks(range(len(group["tasks"])), group["tasks"], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("normalized return at the main target (IQM)")
     ax.set_title(f"all datasets, {group['context']} regime, {group['preset']} preset", fontsize=10)
@@ -534,8 +542,7 @@ def plot_returns(table: dict, path: Path) -> None:
         ax.scatter([x] * len(row["scores"][key]), row["scores"][key], color="0.6", s=14, zorder=2,
                    label="seeds" if x == 0 else None)
         if stats["n"]:
-            low, high = stats["mean_ci"]
-            ax.errorbar([x], [stats["mean"]], yerr=[[stats["mean"] - low], [high - stats["mean"]]], fmt="o",
+            ax.errorbar([x], [stats["mean"]], yerr=error_bar(stats, "mean_ci"), fmt="o",
                         color="C0", capsize=4, zorder=3, label="mean, 95% CI" if x == 0 else None)
     if table["data_mean"] is not None:
         ax.axhline(table["data_mean"], linestyle="--", color="0.5", label="the dataset's mean episode")

@@ -129,14 +129,18 @@ def test_regimes_compared_per_backbone_over_the_datasets_it_ran_in_both():
     records += [synthetic_record("mamba", seed, 30.0, dataset="medium") for seed in range(3)]
     records += [synthetic_record("attention", 0, 30.0 + 5.0 * (context == "stream"), context=context)
                 for context in ("window", "stream")]
-    found = {d["backbone"]: d for d in aggregate.summarize(records, reps=500, seed=0)["regime_differences"]}
+    summary = aggregate.summarize(records, reps=500, seed=0)
+    found = {d["backbone"]: d for d in summary["regime_differences"]}
     assert set(found) == {"mingru", "minlstm", "attention"}  # mamba ran in one regime
     mingru, minlstm, attention = found["mingru"], found["minlstm"], found["attention"]
     assert (mingru["a"], mingru["b"], mingru["tasks"]) == ("stream", "window", ["hopper-medium", "hopper-medium-replay"])
     assert mingru["iqm_difference"] == pytest.approx(10.0) and mingru["supported"]
     assert minlstm["iqm_difference"] == pytest.approx(0.0) and not minlstm["supported"]
     assert attention["tasks"] == ["hopper-medium"] and not attention["supported"]  # a difference, but one seed
-    assert aggregate.difference_cells(attention) == "5.0 | [5.0, 5.0] | no interval: one seed"
+    assert aggregate.difference_cells(attention) == "5.0 | – | no interval: one seed"
+    medium = [t for t in summary["tables"] if t["task"] == "hopper-medium"]
+    rows = aggregate.backbone_rows(medium)  # one seed: the score and its count, no interval
+    assert "| attention | 35.0 (1) | 30.0 (1) |" in rows and rows[0].startswith("| mingru | 50.0 [48.0, 52.0] (3) |")
 
 
 def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_intervals_support(tmp_path):
