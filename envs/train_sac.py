@@ -31,6 +31,10 @@ class SACConfig:
     seed: int = 0
     total_steps: int = 1_000_000
     learning_starts: int = 10_000  # SB3's default is 100; D4RL-style runs warm up longer
+    # SB3's: gradient_steps updates every train_freq env steps. train_freq 2 halves the updates per env step,
+    # so the run reaches a level after about twice the env steps: a longer replay up to medium, as D4RL's
+    train_freq: int = 1
+    gradient_steps: int = 1
     checkpoint_every: int = 10_000
     eval_episodes: int = 10
     threads: int = 1
@@ -91,6 +95,13 @@ def train(cfg: SACConfig) -> SAC:
     torch.set_num_threads(cfg.threads)
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "config.json").exists():
+        made_with = json.loads((run_dir / "config.json").read_text())
+        for field in ("env", "seed", "train_freq", "gradient_steps"):
+            made = made_with.get(field, getattr(SACConfig, field))  # runs from before a field existed: its default
+            if made != getattr(cfg, field):
+                raise ValueError(f"--{field.replace('_', '-')} {getattr(cfg, field)} differs from the run's {made} in "
+                                 f"{run_dir}; allowed: the run's own value, or another --out for a new run")
     with atomic_path(run_dir / "config.json") as tmp:
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
     env = make_env(cfg.env)
@@ -100,8 +111,8 @@ def train(cfg: SACConfig) -> SAC:
         model.load_replay_buffer(ckpt / "replay_buffer.pkl")
         print(f"resuming {run_dir} from step {model.num_timesteps}", flush=True)
     else:
-        model = SAC("MlpPolicy", env, learning_starts=cfg.learning_starts, seed=cfg.seed,
-                    tensorboard_log=str(run_dir / "tb"), verbose=0)
+        model = SAC("MlpPolicy", env, learning_starts=cfg.learning_starts, seed=cfg.seed, train_freq=cfg.train_freq,
+                    gradient_steps=cfg.gradient_steps, tensorboard_log=str(run_dir / "tb"), verbose=0)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=CheckpointAndEvaluate(cfg, run_dir),
