@@ -86,7 +86,7 @@ def speed_rows(cfg: BenchConfig, scratch: Path) -> list[dict]:
     policies, policy_note = policies_dir(cfg, scratch)
     manifest = Manifest.from_json((policies / cfg.env / "manifest.json").read_text())
     for vectorization, num_envs in [("sync", 1), ("sync", 16), ("async", 2), ("async", 16)]:
-        policy = SACActorPolicy(policies / cfg.env / manifest.actor_file(manifest.medium.step), make_env(cfg.env),
+        policy = SACActorPolicy(policies / cfg.env / manifest.policy_file("medium"), make_env(cfg.env),
                                 torch.Generator().manual_seed(0))
         _, seconds = timed(collect, cfg.env, [(0, policy)], cfg.rollout_transitions, 0, num_envs, vectorization)
         record(f"rollout, {policy_note}, {vectorization} x{num_envs}", cfg.rollout_transitions, seconds)

@@ -66,8 +66,8 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         return [([(0, random_policy)], cfg.num_transitions)], {"policy": "uniform random"}
     manifest, actor_dir = load_manifest(cfg.env, cfg.policies)
 
-    def actor(step: int, generator: torch.Generator) -> SACActorPolicy:
-        return SACActorPolicy(actor_dir / manifest.actor_file(step), gym_env, generator, cfg.deterministic)
+    def actor(file: str, generator: torch.Generator) -> SACActorPolicy:
+        return SACActorPolicy(actor_dir / file, gym_env, generator, cfg.deterministic)
 
     if manifest.expert is None and "expert" in cfg.dataset:
         best = max(read_evaluations(actor_dir / "learning_curve.jsonl").values(), key=lambda c: c.data_level)
@@ -78,10 +78,11 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
     used = policies_used(manifest, cfg.dataset)
     if cfg.dataset == "medium-replay":
         generator = torch.Generator().manual_seed(cfg.seed)
-        schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts), actor(step, generator))
+        schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts),
+                                            actor(manifest.actor_file(step), generator))
                                            for step in manifest.replay_steps]
         return [(schedule, manifest.medium.step)], used
-    return [([(0, actor(getattr(manifest, level).step, torch.Generator().manual_seed(cfg.seed)))],
+    return [([(0, actor(manifest.policy_file(level), torch.Generator().manual_seed(cfg.seed)))],
              cfg.num_transitions) for level in POLICY_LEVELS[cfg.dataset]], used
 
 

@@ -142,7 +142,7 @@ def test_sac_with_train_freq_2_makes_half_the_updates_and_keeps_it_across_a_resu
 def test_generator_end_to_end(policies, minari_root, monkeypatch):
     monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
     manifest, actor_dir = load_manifest("hopper", policies)
-    assert (actor_dir / manifest.actor_file(manifest.expert.step)).exists()
+    assert (actor_dir / manifest.policy_file("expert")).exists()
     assert manifest.medium.data_level < manifest.expert.data_level
     assert all(step < manifest.medium.step for step in manifest.replay_steps)
 
@@ -196,6 +196,38 @@ def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(po
         with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* \(step {best['step']}\)"):
             generate(GenerateConfig(env="hopper", dataset=name, num_transitions=100, policies=str(tmp_path)))
     assert not list(minari_root.glob("**/expert*"))
+
+
+def test_an_expert_from_another_run_ships_beside_the_medium_of_the_first(policies, tmp_path, minari_root):
+    run = Path(load_manifest("hopper", policies)[0].run)
+    medium_step = min(read_evaluations(run / "eval.jsonl"))
+    other = tmp_path / "other-run"  # another run whose actor at the medium's step is an expert
+    shutil.copytree(run, other)
+    actor_file = other / "actors" / f"actor_{medium_step:07d}.pt"
+    saved = torch.load(actor_file, weights_only=True)
+    torch.save({**saved, "actor": {k: v + 0.1 for k, v in saved["actor"].items()}}, actor_file)
+    records = [json.loads(line) for line in (other / "eval.jsonl").read_text().splitlines()]
+    (other / "eval.jsonl").write_text("".join(json.dumps({**r, "sampled_normalized": 90.0 if r["step"] == medium_step
+                                                          else 10.0}) + "\n" for r in records))
+    export(ExportConfig(run=str(run), medium_step=medium_step, expert_run=str(other), out=str(tmp_path / "hopper")))
+    manifest, actor_dir = load_manifest("hopper", tmp_path)
+    assert (manifest.run, manifest.expert_run, manifest.expert.step) == (str(run), str(other), medium_step)
+    assert (actor_dir / manifest.policy_file("expert")).read_bytes() == actor_file.read_bytes()
+    assert (actor_dir / manifest.policy_file("medium")).read_bytes() == (
+        run / "actors" / actor_file.name).read_bytes()  # the same step, the first run's actor
+    expert = generate(GenerateConfig(env="hopper", dataset="expert", num_transitions=100, num_envs=2,
+                                     policies=str(tmp_path)))
+    direct = collect("hopper", [(0, SACActorPolicy(actor_file, make_env("hopper"), torch.Generator().manual_seed(0)))],
+                     100, seed=0, num_envs=2, vectorization="sync")
+    np.testing.assert_array_equal(np.concatenate([ep.actions for ep in expert.episodes]),
+                                  np.concatenate([b.actions for b in direct]))
+    assert policies_used(manifest, "expert")["expert_run"] == str(other)
+    assert "expert_run" not in policies_used(manifest, "medium-replay")
+    walker = tmp_path / "walker-run"
+    shutil.copytree(other, walker)
+    (walker / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "env": "walker2d"}))
+    with pytest.raises(ValueError, match=r"^--expert-run .*walker-run is a walker2d run; allowed: a run of hopper"):
+        export(ExportConfig(run=str(run), medium_step=medium_step, expert_run=str(walker), out=str(tmp_path / "x")))
 
 
 def test_a_new_export_is_a_new_data_version_beside_the_old_data(policies, tmp_path, minari_root):
@@ -255,7 +287,7 @@ def test_rollout_is_deterministic_and_independent_of_vectorization(policies):
     manifest, actor_dir = load_manifest("hopper", policies)
 
     def rollout(vectorization):
-        policy = SACActorPolicy(actor_dir / manifest.actor_file(manifest.expert.step), make_env("hopper"),
+        policy = SACActorPolicy(actor_dir / manifest.policy_file("expert"), make_env("hopper"),
                                 torch.Generator().manual_seed(5))
         buffers = collect("hopper", [(0, policy)], 200, seed=5, num_envs=2, vectorization=vectorization)
         return np.concatenate([b.actions for b in buffers]), np.concatenate([b.observations for b in buffers])

@@ -2,7 +2,8 @@
 
 envs/policies/<env>/manifest.json says which actor is medium, which is expert (with their measured
 deterministic returns), and which actors along the run rebuild medium-replay; the actors lie beside
-it as actor_<step>.pt (written by envs.train_sac.save_actor). `python -m envs.policies.export RUN` exports them.
+it as actor_<step>.pt (written by envs.train_sac.save_actor), an expert from another run than the
+medium's as expert_actor_<step>.pt. `python -m envs.policies.export RUN` exports them.
 """
 import json
 from dataclasses import asdict, dataclass
@@ -46,10 +47,17 @@ class Manifest:
     expert: Checkpoint | None  # None: the run reached no expert-level checkpoint (envs.policies.export)
     replay_steps: list[int]  # steps of the saved actors before the medium one, in order
     data_version: int = 0  # the version of the datasets built from these policies (minrnn/<env>/<dataset>-v<N>)
+    expert_run: str = ""  # the SAC run the expert came from when not `run` (export --expert-run)
 
     @staticmethod
     def actor_file(step: int) -> str:
         return f"actor_{step:07d}.pt"
+
+    def policy_file(self, level: str) -> str:
+        """The actor file of the medium or expert policy; an expert from another run has its own name,
+        since its step may be one of `run`'s."""
+        checkpoint = getattr(self, level)
+        return ("expert_" if level == "expert" and self.expert_run else "") + self.actor_file(checkpoint.step)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -95,4 +103,6 @@ def policies_used(manifest: Manifest, dataset: str) -> dict:
         used[level] = checkpoint and {key: value for key, value in asdict(checkpoint).items() if value is not None}
     if dataset == "medium-replay":
         used.update(replay_steps=manifest.replay_steps, learning_starts=manifest.learning_starts)
+    if "expert" in POLICY_LEVELS[dataset] and manifest.expert_run:
+        used["expert_run"] = manifest.expert_run
     return used

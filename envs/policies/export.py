@@ -2,6 +2,7 @@
 
     python -m envs.policies.export runs/sac/hopper-s0                # medium and expert picked automatically
     python -m envs.policies.export runs/sac/hopper-s0 --medium-step 130000 --expert-step 290000
+    python -m envs.policies.export runs/sac/halfcheetah-s2 --expert-run runs/sac/halfcheetah-s1  # expert from another run
 
 Automatic choice, from the run's eval.jsonl: medium = the checkpoint whose data level (the
 normalized return with sampled actions, as the datasets act; the deterministic one for runs that did
@@ -23,6 +24,10 @@ Copies the medium, expert and every earlier actor (for medium-replay), the run's
 learning_curve.jsonl, and writes manifest.json with the data version of the datasets built from them
 (minrnn/<env>/<dataset>-v<N>): by default one more than the manifest it replaces, so the datasets of
 the old policies, and the results made on them, stay what they were.
+--expert-run takes the expert from another run of the same env (by the same rule, or --expert-step):
+for a medium from a run slowed to give medium-replay D4RL's size (envs.train_sac --train-freq 2) and
+an expert from a faster one; its actor ships as expert_actor_<step>.pt, its curve as
+expert_learning_curve.jsonl.
 """
 import json
 import shutil
@@ -39,6 +44,7 @@ class ExportConfig:
     run: str = ""  # SAC run directory (with config.json, eval.jsonl, actors/)
     medium_step: int = 0  # 0: automatic
     expert_step: int = 0  # 0: the checkpoint with the best data level
+    expert_run: str = ""  # take the expert from this SAC run of the same env instead; "": from run
     medium_target: float = 0.0  # D4RL-normalized data level of medium; 0: D4RL's medium mean for the env
     medium_tolerance: float = 5.0  # the automatic medium lies within this of medium_target
     replay_tolerance: float = 0.25  # preferred: medium's step within this fraction of D4RL's medium-replay size
@@ -52,11 +58,14 @@ def medium_replay_size(env: str) -> int:
     return D4RL_STATS[f"{env}-medium-replay"].transitions
 
 
-def pick_checkpoints(cfg: ExportConfig, env: str,
-                     evaluations: dict[int, Checkpoint]) -> tuple[Checkpoint, Checkpoint | None]:
-    def evaluated(step: int) -> Checkpoint:
+def pick_checkpoints(cfg: ExportConfig, env: str, evaluations: dict[int, Checkpoint],
+                     expert_evaluations: dict[int, Checkpoint] | None = None) -> tuple[Checkpoint, Checkpoint | None]:
+    """Medium from `evaluations`, expert from `expert_evaluations` (those of --expert-run; default: the same)."""
+    expert_evaluations = evaluations if expert_evaluations is None else expert_evaluations
+
+    def evaluated(step: int, run: str, evaluations: dict[int, Checkpoint]) -> Checkpoint:
         if step not in evaluations:
-            raise ValueError(f"step {step} has no evaluation in {cfg.run}/eval.jsonl; "
+            raise ValueError(f"step {step} has no evaluation in {run}/eval.jsonl; "
                              f"evaluated steps: {', '.join(map(str, sorted(evaluations)))}")
         return evaluations[step]
 
@@ -74,9 +83,10 @@ def pick_checkpoints(cfg: ExportConfig, env: str,
                          f"{scores}); train longer or pass --medium-step")
     replay_size = medium_replay_size(env)
     sized = [c for c in in_band if abs(c.step - replay_size) <= cfg.replay_tolerance * replay_size]
-    medium = evaluated(cfg.medium_step) if cfg.medium_step else min(
+    medium = evaluated(cfg.medium_step, cfg.run, evaluations) if cfg.medium_step else min(
         sized or in_band, key=lambda c: abs(c.data_level - target))
-    expert = evaluated(cfg.expert_step) if cfg.expert_step else max(evaluations.values(), key=lambda c: c.data_level)
+    expert = (evaluated(cfg.expert_step, cfg.expert_run or cfg.run, expert_evaluations) if cfg.expert_step
+              else max(expert_evaluations.values(), key=lambda c: c.data_level))
     if expert.data_level < cfg.min_expert_score:
         if not cfg.expert_step:
             return medium, None
@@ -93,17 +103,24 @@ def saved_actors(run_dir: Path) -> dict[int, Path]:
     return {int(p.stem.removeprefix("actor_")): p for p in (run_dir / "actors").glob("actor_*.pt")}
 
 
-def write_policies(out: Path, manifest: Manifest, actors: dict[int, Path]) -> None:
-    """Replace `out` whole with the manifest and the actors it names, so no older actor lingers."""
-    steps = {*manifest.replay_steps, manifest.medium.step, *([manifest.expert.step] if manifest.expert else [])}
-    missing = sorted(steps - actors.keys())
+def write_policies(out: Path, manifest: Manifest) -> None:
+    """Replace `out` whole with the manifest and the actors it names, so no older actor lingers; an expert
+    from another run comes with that run's learning curve too."""
+    files = {Manifest.actor_file(step): Path(manifest.run) / "actors" / Manifest.actor_file(step)
+             for step in [*manifest.replay_steps, manifest.medium.step]}
+    curves = {"learning_curve.jsonl": Path(manifest.run) / "eval.jsonl"}
+    if manifest.expert:
+        expert_run = Path(manifest.expert_run or manifest.run)
+        files[manifest.policy_file("expert")] = expert_run / "actors" / Manifest.actor_file(manifest.expert.step)
+        if manifest.expert_run:
+            curves["expert_learning_curve.jsonl"] = expert_run / "eval.jsonl"
+    missing = sorted(str(source) for source in files.values() if not source.exists())
     if missing:
-        raise FileNotFoundError(f"no actor file for step(s) {missing} in {manifest.run}/actors")
+        raise FileNotFoundError(f"no actor file {', '.join(missing)}")
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        for step in steps:
-            shutil.copyfile(actors[step], tmp / Manifest.actor_file(step))
-        shutil.copyfile(Path(manifest.run) / "eval.jsonl", tmp / "learning_curve.jsonl")
+        for name, source in {**files, **curves}.items():
+            shutil.copyfile(source, tmp / name)
         (tmp / "manifest.json").write_text(manifest.to_json())
         if out.exists():
             shutil.rmtree(out)
@@ -113,7 +130,14 @@ def export(cfg: ExportConfig) -> Path:
     run_dir = Path(cfg.run)
     run_config = json.loads((run_dir / "config.json").read_text())
     evaluations = read_evaluations(run_dir / "eval.jsonl")
-    medium, expert = pick_checkpoints(cfg, run_config["env"], evaluations)
+    expert_evaluations = None
+    if cfg.expert_run:
+        expert_env = json.loads((Path(cfg.expert_run) / "config.json").read_text())["env"]
+        if expert_env != run_config["env"]:
+            raise ValueError(f"--expert-run {cfg.expert_run} is a {expert_env} run; allowed: a run of "
+                             f"{run_config['env']}, the env of {cfg.run}")
+        expert_evaluations = read_evaluations(Path(cfg.expert_run) / "eval.jsonl")
+    medium, expert = pick_checkpoints(cfg, run_config["env"], evaluations, expert_evaluations)
     actors = saved_actors(run_dir)
     out = Path(cfg.out or POLICIES_DIR / run_config["env"])
     replaced = out / "manifest.json"
@@ -121,12 +145,14 @@ def export(cfg: ExportConfig) -> Path:
         Manifest.from_json(replaced.read_text()).data_version + 1 if replaced.exists() else 0)
     manifest = Manifest(env=run_config["env"], run=str(run_dir), learning_starts=run_config["learning_starts"],
                         medium=medium, expert=expert,
-                        replay_steps=sorted(step for step in actors if step < medium.step), data_version=version)
-    write_policies(out, manifest, actors)
+                        replay_steps=sorted(step for step in actors if step < medium.step), data_version=version,
+                        expert_run=cfg.expert_run if expert else "")
+    write_policies(out, manifest)
     size_mb = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     replay_size = medium_replay_size(run_config["env"])
-    best = max(evaluations.values(), key=lambda c: c.data_level)
-    expert_text = (f"expert step {expert.step} ({expert.normalized:.1f}, data level {expert.data_level:.1f})" if expert
+    best = max((expert_evaluations or evaluations).values(), key=lambda c: c.data_level)
+    expert_text = (f"expert step {expert.step}{' of ' + cfg.expert_run if cfg.expert_run else ''} "
+                   f"({expert.normalized:.1f}, data level {expert.data_level:.1f})" if expert
                    else f"no expert (best data level: step {best.step}, {best.data_level:.1f} < {cfg.min_expert_score})")
     print(f"exported {run_dir} to {out} (data version {version}): medium step {medium.step} ({medium.normalized:.1f}, data level "
           f"{medium.data_level:.1f}), {expert_text}, "
