@@ -127,6 +127,11 @@ def data_source(env: str, dataset: str) -> tuple[str, str | None]:
     return f"`{dataset}`", None
 
 
+def backbone_rank(backbone: str) -> tuple[int, str]:
+    """Sort key: minrnn's order of the backbones, any other after them by name."""
+    return list(BACKBONES).index(backbone) if backbone in BACKBONES else len(BACKBONES), backbone
+
+
 def cell_version(record: dict) -> int | None:
     """A cell's agent version; cells written before agent versions existed are version 1."""
     return record.get("agent_version", 1)
@@ -149,7 +154,6 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
     groups = defaultdict(list)
     for record in records:  # cells written before presets were part of a cell ran the cpu preset
         groups[record["cell"]["task"], record["cell"]["context"], record["cell"].get("preset", "cpu")].append(record)
-    order = {name: i for i, name in enumerate(BACKBONES)}
     tables = []
     made_on = defaultdict(list)
     for record in records:
@@ -160,7 +164,12 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
             raise ValueError(f"cells of {task} trained on different data versions cannot be pooled: " + "; ".join(
                 f"{data}: {len(names)} cells, e.g. {names[0]}" for data, names in sorted(by_data.items()))
                 + "; put each version's cells in its own --results folder")
-    for (task, context, preset), group in sorted(groups.items()):
+    def paper_order(item):  # env, then medium, medium-replay, expert, medium-expert (D4RL's and the paper's order)
+        (task, context, preset), group = item
+        env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
+        return env, DATASETS.index(dataset) if dataset in DATASETS else len(DATASETS), task, context, preset
+
+    for (task, context, preset), group in sorted(groups.items(), key=paper_order):
         env, dataset = group[0]["cell"]["env"], group[0]["cell"]["dataset"]
         targets = env_spec(env).target_returns
         source, published_key = data_source(env, dataset)
@@ -171,7 +180,7 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
                  "main_target": targets[0],
                  "targets": targets, "data": source, "data_mean": data_means.pop() if len(data_means) == 1 else None, "published_key": published_key,
                  "published": PUBLISHED.get(published_key), "rows": []}
-        for backbone in sorted({r["cell"]["backbone"] for r in group}, key=lambda b: (order.get(b, len(order)), b)):
+        for backbone in sorted({r["cell"]["backbone"] for r in group}, key=backbone_rank):
             cells = sorted((r for r in group if r["cell"]["backbone"] == backbone), key=lambda r: r["cell"]["seed"])
             ok = [r for r in cells if r["status"] == "ok"]
             scores = {str(int(t)): [normalized_return(r, t) for r in ok] for t in targets}
@@ -216,19 +225,19 @@ def portable_command(command: str, results: str) -> str:
 
 
 def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict]:
-    """Per context and preset, every backbone over the tasks on which all backbones have an ok seed, at each
-    env's main target."""
+    """Per context and preset, every backbone over the tasks on which all of them have an ok seed (a grid
+    still filling in is compared on the datasets it has filled), at each env's main target."""
     by_context = defaultdict(list)
     for table in tables:
         by_context[table["context"], table["preset"]].append(table)
     result = []
     for (context, preset), group in sorted(by_context.items()):
-        shared = [t for t in group if all(row["seeds"] for row in t["rows"])]
+        backbones = sorted({row["backbone"] for t in group for row in t["rows"]}, key=backbone_rank)
+        shared = [t for t in group if all(any(row["backbone"] == b and row["seeds"] for row in t["rows"]) for b in backbones)]
         if len(shared) < 2:
             continue
-        backbones = set.intersection(*({row["backbone"] for row in t["rows"]} for t in shared))
         rows, runs = [], {}
-        for backbone in [row["backbone"] for row in shared[0]["rows"] if row["backbone"] in backbones]:
+        for backbone in backbones:
             runs[backbone] = [np.array(next(r for r in t["rows"] if r["backbone"] == backbone)["scores"][str(int(t["main_target"]))])
                               for t in shared]
             rows.append({"backbone": backbone, "stats": statistics(runs[backbone], reps, rng),
@@ -247,12 +256,12 @@ def regime_differences(tables: list[dict], reps: int, rng: np.random.Generator) 
             if row["seeds"]:
                 scores[table["preset"], row["backbone"]][table["context"]][table["task"]] = np.array(
                     row["scores"][str(int(table["main_target"]))])
-    order = {name: i for i, name in enumerate(BACKBONES)}
+    task_order = {table["task"]: i for i, table in enumerate(tables)}
     result = []
-    for preset, backbone in sorted(scores, key=lambda key: (key[0], order.get(key[1], len(order)), key[1])):
+    for preset, backbone in sorted(scores, key=lambda key: (key[0], *backbone_rank(key[1]))):
         by_context = scores[preset, backbone]
         for a, b in combinations(sorted(by_context), 2):
-            tasks = sorted(by_context[a].keys() & by_context[b].keys())
+            tasks = sorted(by_context[a].keys() & by_context[b].keys(), key=task_order.get)
             if tasks:
                 runs = {context: [by_context[context][task] for task in tasks] for context in (a, b)}
                 result += [{"preset": preset, "backbone": backbone, "tasks": tasks, **d}
@@ -466,7 +475,7 @@ def regime_groups(summary: dict) -> dict:
     groups = defaultdict(list)
     for table in summary["tables"]:
         groups[table["task"], table["preset"]].append(table)
-    return {key: tables for key, tables in sorted(groups.items()) if len(tables) > 1}
+    return {key: tables for key, tables in groups.items() if len(tables) > 1}  # in the tables' order
 
 
 def render_regimes(summary: dict, image_dir: str) -> list[str]:
