@@ -31,7 +31,8 @@ import torch
 from envs.d4rl import write_d4rl_file
 from envs.dataset import Dataset, from_minari_episodes
 from envs.minari_data import FAST_COPY, NAMESPACE, suite_dataset_id, write_minari
-from envs.policies import POLICIES_DIR, POLICY_LEVELS, data_version, load_manifest, policies_used, read_evaluations
+from envs.policies import (POLICIES_DIR, POLICY_LEVELS, NoExpertPolicy, data_version, load_manifest, policies_used,
+                           read_evaluations)
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
 from envs.specs import DATASETS, ENVS, env_spec, make_env
 from suite.runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
@@ -71,7 +72,7 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
 
     if manifest.expert is None and "expert" in cfg.dataset:
         best = max(read_evaluations(actor_dir / "learning_curve.jsonl").values(), key=lambda c: c.data_level)
-        raise ValueError(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best a data "
+        raise NoExpertPolicy(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best a data "
                          f"level of {best.data_level:.1f} normalized (step {best.step}), short of an expert's 80; "
                          f"datasets available for {cfg.env}: random, medium, medium-replay. Train the run on "
                          f"(python -m envs.train_sac ... resumes it) and export it again")

@@ -19,7 +19,7 @@ from minari.data_collector import EpisodeBuffer
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs import stats
 from envs.generate import GenerateConfig, generate, write_suite_dataset
-from envs.policies import Checkpoint, load_manifest, policies_used, read_evaluations
+from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_used, read_evaluations
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
 from envs.stats import StatsConfig
@@ -193,7 +193,7 @@ def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(po
     curve = [json.loads(line) for line in (actor_dir / "learning_curve.jsonl").read_text().splitlines()]
     best = max(curve, key=lambda record: record.get("sampled_normalized", record["normalized"]))
     for name in ("expert", "medium-expert"):
-        with pytest.raises(ValueError, match=rf"no expert policy for hopper: .* \(step {best['step']}\)"):
+        with pytest.raises(NoExpertPolicy, match=rf"no expert policy for hopper: .* \(step {best['step']}\)"):
             generate(GenerateConfig(env="hopper", dataset=name, num_transitions=100, policies=str(tmp_path)))
     assert not list(minari_root.glob("**/expert*"))
 
@@ -269,6 +269,8 @@ def test_data_table_stands_beside_d4rls_and_names_what_cannot_be_built(policies,
     monkeypatch.setattr("envs.policies.POLICIES_DIR", tmp_path / "short")
     result = stats.main(StatsConfig(envs=["hopper"], datasets=["medium-expert"], json=str(tmp_path / "stats.json")))
     assert "no expert policy for hopper" in result["datasets"][0]["missing"] and result["experts"][0]["expert"] is None
+    assert "| hopper-medium-expert | not built: no expert policy for hopper yet |" in stats.render(
+        result["datasets"], result["experts"])
     with pytest.raises(ValueError, match="'ant' in --envs; valid: halfcheetah, hopper, walker2d"):
         stats.main(StatsConfig(envs=["ant"]))
 

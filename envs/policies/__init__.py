@@ -14,6 +14,10 @@ from envs.specs import env_spec
 POLICIES_DIR = Path(__file__).parent
 
 
+class NoExpertPolicy(ValueError):
+    """An expert dataset asked of an env whose policies hold no expert yet (its SAC run did not get there)."""
+
+
 @dataclass
 class Checkpoint:
     step: int
