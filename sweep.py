@@ -20,7 +20,9 @@ A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A
 another agent version (agents.decision.AGENT_VERSION) is run again and its JSON replaced. A cell made
 on another data version (a suite dataset's policies exported again since) is refused, naming both:
 its results stay what they were; run the new data into another --results folder. A cell with a
-checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume.
+checkpoint but no JSON (an interrupted sweep) resumes with train.py --resume. A cell whose run
+directory another process is training (another sweep on the same --out) is left to it: no JSON
+from this sweep, which says so; two sweeps may share a grid.
 
 Locally, cells run in a process pool of --workers, by default the cores divided by the threads
 of one cell (train.py's --threads; the cpu preset uses 1). With --ray-address ("local" starts a
@@ -54,7 +56,7 @@ from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from envs.load import data_id, recorded_data_id
 from minrnn import BACKBONES
-from suite.runutils import atomic_path, check_choices, load_checkpoint, parse_config, pick_device
+from suite.runutils import RUN_IN_USE_STATUS, atomic_path, check_choices, load_checkpoint, parse_config, pick_device
 from train import load_config
 
 REPO = Path(__file__).resolve().parent
@@ -185,6 +187,8 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
         record["resumed"] = (path / "checkpoint.pt").exists()
         status, record["train_s"], tail = run_logged(train_argv + ["--resume"] * record["resumed"],
                                                      path / "sweep.log", workdir)
+        if status == RUN_IN_USE_STATUS:  # another process is training this cell: its result is that one's
+            return record | {"status": "in use", "error": tail}
         if status == 0:
             status, record["evaluate_s"], tail = run_logged(eval_argv, path / "sweep.log", workdir)
         config_path = path / "config.json"
@@ -326,8 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // max((cpus for cpus, _ in resources), default=1))
         records = run_local(tasks, min(workers, max(1, len(tasks))))
-    failed_now, code = [], describe_code(os.getcwd())
+    failed_now, in_use, code = [], 0, describe_code(os.getcwd())
     for done, record in enumerate(records, 1):
+        if record["status"] == "in use":  # no record: the process that holds the run writes it
+            in_use += 1
+            print(f"[{done}/{len(todo)}] {record['cell']['name']}: left to the process training it "
+                  f"({record['error'].splitlines()[-1]})", flush=True)
+            continue
         record |= {"sweep_command": command, "code": code}
         record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
         loaded, trained_on = data[record["cell"]["env"], record["cell"]["dataset"]], record.get("data")
@@ -347,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             outcome = f"FAILED: {record['error'].splitlines()[-1] if record['error'] else ''}"
         print(f"[{done}/{len(todo)}] {record['cell']['name']}: {outcome}", flush=True)
 
-    print(f"done {len(todo)} ({len(todo) - len(failed_now)} ok, {len(failed_now)} failed), "
-          f"skipped {skipped} ({len(failed_before)} of them failed before)")
+    print(f"done {len(todo) - in_use} ({len(todo) - in_use - len(failed_now)} ok, {len(failed_now)} failed), "
+          f"skipped {skipped} ({len(failed_before)} of them failed before), {in_use} left to another process")
     for record in failed_before + failed_now:
         print(f"  failed: {record['cell']['name']} ({Path(cfg.results) / record['cell']['name']}.json)")
     return 1 if failed_before or failed_now else 0

@@ -11,7 +11,8 @@ The run directory gets config.json (once the run starts or goes on), checkpoint.
 `checkpoint_every` steps and at the end; both written atomically), eval.jsonl and tensorboard logs (tb/).
 
 Bad values stop the command before it writes anything, with one line `error: ...` and exit
-status 1. `--resume` goes on only with the run's own values of the fields in RUN_SHAPING; when
+status 1. One process at a time writes a run directory: a second train.py on it stops with one
+line and exit status 75 (suite.runutils.RUN_IN_USE_STATUS), changing nothing. `--resume` goes on only with the run's own values of the fields in RUN_SHAPING; when
 the run already holds `--steps` steps it says so and exits with status 0, writing nothing (fewer
 `--steps` than the run holds is an error).
 """
@@ -31,8 +32,8 @@ from agents.rollout import rollout
 from envs import DATASETS, ENVS, env_spec, load_dataset
 from minrnn import BACKBONES
 from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, OneLineParser, append_json_line,
-                            atomic_path, expected_errors, load_checkpoint, one_of, parse_config, pick_device,
-                            seed_everything)
+                            atomic_path, expected_errors, hold_run, load_checkpoint, one_of, parse_config,
+                            pick_device, seed_everything)
 
 
 @dataclass
@@ -211,6 +212,8 @@ def evaluate_agent(agent, cfg: TrainConfig) -> list[dict]:
 
 def train(cfg: TrainConfig) -> Path:
     run_dir = cfg.run_dir()
+    # no other process writes this run until train returns; an existing run is taken before its checkpoint is read
+    held = hold_run(run_dir) if run_dir.is_dir() else None
     checkpoint_path = run_dir / "checkpoint.pt"
     if not cfg.resume and checkpoint_path.exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume to go on, or --out for a new one")
@@ -245,6 +248,7 @@ def train(cfg: TrainConfig) -> Path:
         sampler.load_state_dict(checkpoint.get("sampler") or {"rng": checkpoint["sampler_rng"]})  # older runs: rng only
         torch.set_rng_state(checkpoint["torch_rng"])
         step = checkpoint["step"]
+    held = held or hold_run(run_dir)  # a new run's directory: taken as the run starts writing
     with atomic_path(run_dir / "config.json") as tmp:  # only now that the run goes on
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
     print(json.dumps(asdict(cfg)), flush=True)

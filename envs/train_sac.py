@@ -22,7 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.sac.policies import SACPolicy
 
 from envs.specs import make_env, normalized_score
-from suite.runutils import append_json_line, atomic_path, parse_config
+from suite.runutils import append_json_line, atomic_path, expected_errors, hold_run, parse_config
 
 
 @dataclass
@@ -94,7 +94,7 @@ class CheckpointAndEvaluate(BaseCallback):
 def train(cfg: SACConfig) -> SAC:
     torch.set_num_threads(cfg.threads)
     run_dir = cfg.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    held = hold_run(run_dir)  # noqa: F841  (until train returns: no other process writes this run)
     if (run_dir / "config.json").exists():
         made_with = json.loads((run_dir / "config.json").read_text())
         for field in ("env", "seed", "train_freq", "gradient_steps"):
@@ -121,4 +121,5 @@ def train(cfg: SACConfig) -> SAC:
 
 
 if __name__ == "__main__":
-    train(parse_config(SACConfig, __doc__))
+    with expected_errors():
+        train(parse_config(SACConfig, __doc__))

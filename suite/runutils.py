@@ -3,16 +3,19 @@ an expected error; atomic writes; checkpoints; device; seeds.
 
 Every expected error of a command (a bad flag value, a missing or corrupt file, an unreachable
 download, a checkpoint of another run) ends it with one line on stderr, `error: ...`, and exit
-status 1; a traceback means a bug. Flag values are checked as they are parsed, before anything is written.
+status 1 (a run directory that another live process is writing: RUN_IN_USE_STATUS); a traceback
+means a bug. Flag values are checked as they are parsed, before anything is written.
 """
 import argparse
 import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
 import random
 import shutil
+import sys
 import typing
 from pathlib import Path
 
@@ -91,13 +94,52 @@ def parse_config(config_cls, description: str = "", argv=None, positional: tuple
     return cfg
 
 
+RUN_IN_USE_STATUS = 75  # BSD's EX_TEMPFAIL: try again later; sweep.py skips such a cell for now
+
+
+class RunInUse(ValueError):
+    """Another live process holds the run directory (hold_run)."""
+
+
+class RunHold:
+    """An exclusive lock on a run directory (hold_run); released by close(), when the object is dropped,
+    or when the process ends, however it ends (the OS drops the lock on kill -9 too)."""
+
+    def __init__(self, run_dir: Path):
+        self.fd = None
+        self.fd = os.open(run_dir, os.O_RDONLY)  # the directory itself: nothing is written into the run
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise RunInUse(f"{run_dir} is being written by another process; allowed: one process per run "
+                           f"directory: wait for it to end, or pass another --out") from None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    __del__ = close
+
+
+def hold_run(run_dir: Path) -> RunHold:
+    """Take `run_dir` (made if missing) for this process, so that two processes never write one run;
+    RunInUse if another process has it."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return RunHold(Path(run_dir))
+
+
 @contextlib.contextmanager
 def expected_errors():
     """Around a command's `__main__`: a ValueError (a bad value or name) or an OSError (a missing,
-    corrupt or unreachable file) ends the command with one line, `error: ...`, and exit status 1.
-    Anything else is a bug and keeps its traceback."""
+    corrupt or unreachable file) ends the command with one line, `error: ...`, and exit status 1
+    (RUN_IN_USE_STATUS for RunInUse). Anything else is a bug and keeps its traceback."""
     try:
         yield
+    except RunInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(RUN_IN_USE_STATUS) from None
     except (ValueError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
 

@@ -13,6 +13,7 @@ import pytest
 
 from envs import load_dataset
 import train
+from suite.runutils import RUN_IN_USE_STATUS, hold_run
 from train import load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,6 +151,17 @@ def test_resume_on_changed_data_names_both_and_changes_nothing(d4rl_file, tmp_pa
     error_line(run(*args, "--steps", "10", "--resume"), "--resume", f"trained on {data} (sha256 ",
                f"--dataset {data} is now {data} (sha256 ", "allowed: the run's own data")
     assert hashes(tmp_path / "run") == before
+
+
+def test_a_run_another_process_is_writing_is_refused_and_left_alone(finished_run):
+    out, args, before = finished_run
+    held = hold_run(out)  # as a train.py still running on it holds it
+    result = run(*args, "--steps", "20", "--resume")
+    held.close()
+    assert result.returncode == RUN_IN_USE_STATUS and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: {out} is being written by another process; allowed: one process per "
+                                     f"run directory: wait for it to end, or pass another --out")
+    assert hashes(out) == before
 
 
 def test_resume_of_a_finished_run_writes_nothing(finished_run):

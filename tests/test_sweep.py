@@ -12,6 +12,7 @@ import aggregate
 import sweep
 from agents.decision import AGENT_VERSION
 from envs import env_spec, load_dataset
+from suite.runutils import hold_run
 
 REPO = Path(__file__).resolve().parent.parent
 # train.py flags that make a cell take seconds
@@ -291,6 +292,18 @@ def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_pat
     assert sweep.main(grid) == 1  # still failed: skipped, not silently dropped
     output = capsys.readouterr().out
     assert "0 to run, 1 skipped (1 failed before" in output and f"failed: {record['cell']['name']}" in output
+
+
+def test_a_cell_another_process_is_training_is_left_to_it(d4rl_file, tmp_path, capsys):
+    grid = ["--datasets", str(d4rl_file), "--backbones", "minlstm", "--seeds", "0", "--out", str(tmp_path / "runs"),
+            "--results", str(tmp_path / "cells"), "--", *TINY]
+    name = sweep.Cell("hopper", str(d4rl_file), "minlstm", "window", 0).name
+    held = hold_run(tmp_path / "runs" / name)  # as a train.py of another sweep holds it
+    assert sweep.main(grid) == 0
+    assert not (tmp_path / "cells").exists()  # no record: the holder's own sweep writes it
+    assert "left to the process training it (error: " in capsys.readouterr().out
+    held.close()
+    assert sweep.main(grid) == 0 and json.loads((tmp_path / "cells" / f"{name}.json").read_text())["status"] == "ok"
 
 
 def test_bad_grid_values_name_the_valid_ones():
