@@ -76,12 +76,12 @@ def render(rows: list[dict], experts: list[dict]) -> str:
     lines += ["", "| expert policy | SAC run | step | normalized return, deterministic | sampled actions |",
               "|---|---|---|---|---|"]
     for row in experts:
-        expert = row["expert"]
+        expert, run = row["expert"], Path(row["run"]).name  # its path on the machine that made it: in the JSON
         if expert is None:
-            lines.append(f"| {row['env']} | {row['run']} | none yet | | |")
+            lines.append(f"| {row['env']} | {run} | none yet | | |")
             continue
         sampled = "–" if expert["sampled_normalized"] is None else f"{expert['sampled_normalized']:.1f}"
-        lines.append(f"| {row['env']} | {row['run']} | {expert['step']:,} | {expert['normalized']:.1f} | {sampled} |")
+        lines.append(f"| {row['env']} | {run} | {expert['step']:,} | {expert['normalized']:.1f} | {sampled} |")
     return "\n".join(lines) + "\n"
 
 
