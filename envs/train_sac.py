@@ -21,8 +21,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.sac.policies import SACPolicy
 
-from envs.specs import make_env, normalized_score
-from suite.runutils import append_json_line, atomic_path, expected_errors, hold_run, parse_config
+from envs.specs import ENVS, make_env, normalized_score
+from suite.runutils import (NON_NEGATIVE, POSITIVE, SEED, append_json_line, atomic_path, expected_errors, hold_run,
+                            one_of, parse_config)
 
 
 @dataclass
@@ -42,6 +43,11 @@ class SACConfig:
 
     def run_dir(self) -> Path:
         return Path(self.out or f"runs/sac/{self.env}-s{self.seed}")
+
+
+CHECKS = {"env": one_of(sorted(ENVS)), "seed": SEED, **dict.fromkeys(
+    ("total_steps", "checkpoint_every", "eval_episodes", "train_freq", "gradient_steps"), POSITIVE),
+    "learning_starts": NON_NEGATIVE, "threads": POSITIVE}
 
 
 def save_actor(model: SAC, path: Path, step: int) -> None:
@@ -122,4 +128,4 @@ def train(cfg: SACConfig) -> SAC:
 
 if __name__ == "__main__":
     with expected_errors():
-        train(parse_config(SACConfig, __doc__))
+        train(parse_config(SACConfig, __doc__, checks=CHECKS))

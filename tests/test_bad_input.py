@@ -164,6 +164,14 @@ def test_a_run_another_process_is_writing_is_refused_and_left_alone(finished_run
     assert hashes(out) == before
 
 
+def test_sac_commands_name_a_missing_run_in_one_line(tmp_path):
+    error_line(run("-m", "envs.policies.export", str(tmp_path / "no-run")), str(tmp_path / "no-run" / "config.json"))
+    error_line(run("-m", "envs.policies.export", str(tmp_path), "--expert-run", str(tmp_path / "no-run")),
+               str(tmp_path / "config.json"))
+    error_line(run("-m", "envs.train_sac", "--env", "ant"), "'ant'", "hopper")
+    assert not (REPO / "runs" / "sac" / "ant-s0").exists()
+
+
 def test_resume_of_a_finished_run_writes_nothing(finished_run):
     out, args, before = finished_run
     error_line(run(*args, "--steps", "5", "--resume"), "--steps", "value 5", "10 or more")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations
 from envs.specs import D4RL_STATS
-from suite.runutils import atomic_path, parse_config
+from suite.runutils import atomic_path, expected_errors, parse_config
 
 
 @dataclass
@@ -162,4 +162,5 @@ def export(cfg: ExportConfig) -> Path:
 
 
 if __name__ == "__main__":
-    export(parse_config(ExportConfig, __doc__, positional=("run",)))
+    with expected_errors():
+        export(parse_config(ExportConfig, __doc__, positional=("run",)))
