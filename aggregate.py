@@ -36,7 +36,7 @@ import numpy as np
 from envs import DATASETS, env_spec
 from envs.load import recorded_data_id
 from minrnn import BACKBONES
-from suite.runutils import atomic_path, parse_config, replace_marked_section
+from suite.runutils import atomic_path, expected_errors, parse_config, replace_marked_section
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
@@ -602,6 +602,9 @@ def plot_speed(benchmark: dict, path: Path) -> str:
 
 def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
     paths = sorted(Path(cfg.results).glob("*.json"))
+    if not paths:
+        raise ValueError(f"no cell files (*.json) in --results {cfg.results}; allowed: a folder that sweep.py "
+                         f"wrote cells into (sweep.py --results)")
     records = [json.loads(path.read_text()) for path in paths]
     versions = Counter(cell_version(record) for record in records)
     version = cfg.agent_version or max((v for v in versions if v is not None), default=None)
@@ -640,7 +643,5 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
 
 
 if __name__ == "__main__":
-    try:
+    with expected_errors():
         main(parse_config(AggregateConfig, __doc__), shlex.join(["python", "aggregate.py", *sys.argv[1:]]))
-    except ValueError as error:
-        sys.exit(f"error: {error}")

@@ -56,7 +56,8 @@ from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from envs.load import data_id, recorded_data_id
 from minrnn import BACKBONES
-from suite.runutils import RUN_IN_USE_STATUS, atomic_path, check_choices, load_checkpoint, parse_config, pick_device
+from suite.runutils import (RUN_IN_USE_STATUS, atomic_path, check_choices, expected_errors, load_checkpoint, parse_config,
+                            pick_device)
 from train import load_config
 
 REPO = Path(__file__).resolve().parent
@@ -364,7 +365,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
+    with expected_errors():
         sys.exit(main())
-    except ValueError as error:
-        sys.exit(f"error: {error}")

@@ -172,6 +172,12 @@ def test_sac_commands_name_a_missing_run_in_one_line(tmp_path):
     assert not (REPO / "runs" / "sac" / "ant-s0").exists()
 
 
+def test_aggregate_of_a_folder_without_cells_says_so_and_writes_nothing(tmp_path):
+    error_line(run("aggregate.py", "--results", str(tmp_path / "cells"), "--out", str(tmp_path / "out"), "--readme", "",
+                   "--docs", ""), f"no cell files (*.json) in --results {tmp_path / 'cells'}")
+    assert not (tmp_path / "out").exists()
+
+
 def test_resume_of_a_finished_run_writes_nothing(finished_run):
     out, args, before = finished_run
     error_line(run(*args, "--steps", "5", "--resume"), "--steps", "value 5", "10 or more")
