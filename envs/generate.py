@@ -72,10 +72,10 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
 
     if manifest.expert is None and "expert" in cfg.dataset:
         best = max(read_evaluations(actor_dir / "learning_curve.jsonl").values(), key=lambda c: c.data_level)
-        raise NoExpertPolicy(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best a data "
-                         f"level of {best.data_level:.1f} normalized (step {best.step}), short of an expert's 80; "
-                         f"datasets available for {cfg.env}: random, medium, medium-replay. Train the run on "
-                         f"(python -m envs.train_sac ... resumes it) and export it again")
+        raise NoExpertPolicy(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best a "
+                             f"data level of {best.data_level:.1f} normalized (step {best.step}), short of an expert's "
+                             f"80; datasets available for {cfg.env}: random, medium, medium-replay. Train the run on "
+                             f"(python -m envs.train_sac ... resumes it) and export it again")
     used = policies_used(manifest, cfg.dataset)
     if cfg.dataset == "medium-replay":
         generator = torch.Generator().manual_seed(cfg.seed)

@@ -53,7 +53,7 @@ def dataset_row(env: str, dataset: str) -> dict:
 
 def expert_row(env: str) -> dict:
     manifest = load_manifest(env)[0]
-    return {"env": env, "expert": manifest.expert and vars(manifest.expert), "run": manifest.expert_run or manifest.run,
+    return {"env": env, "expert": manifest.expert and vars(manifest.expert), "run": manifest.expert_source,
             "data_version": manifest.data_version}
 
 

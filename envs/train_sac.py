@@ -21,6 +21,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.sac.policies import SACPolicy
 
+from envs.policies import run_actor
 from envs.specs import ENVS, make_env, normalized_score
 from suite.runutils import (NON_NEGATIVE, POSITIVE, SEED, append_json_line, atomic_path, expected_errors, hold_run,
                             one_of, parse_config)
@@ -73,7 +74,7 @@ class CheckpointAndEvaluate(BaseCallback):
         step = self.num_timesteps
         if step % self.cfg.checkpoint_every:
             return True
-        save_actor(self.model, self.run_dir / "actors" / f"actor_{step:07d}.pt", step)
+        save_actor(self.model, run_actor(self.run_dir, step), step)
         ckpt = self.run_dir / "checkpoint"
         with atomic_path(ckpt / "replay_buffer.pkl") as tmp:
             self.model.save_replay_buffer(tmp)

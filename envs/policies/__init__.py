@@ -57,6 +57,11 @@ class Manifest:
     def actor_file(step: int) -> str:
         return f"actor_{step:07d}.pt"
 
+    @property
+    def expert_source(self) -> str:
+        """The SAC run the expert came from: `expert_run`, or `run` when that is empty."""
+        return self.expert_run or self.run
+
     def policy_file(self, level: str) -> str:
         """The actor file of the medium or expert policy; an expert from another run has its own name,
         since its step may be one of `run`'s."""
@@ -71,6 +76,11 @@ class Manifest:
         fields = json.loads(text)
         expert = fields["expert"] and Checkpoint(**fields["expert"])
         return cls(**{**fields, "medium": Checkpoint(**fields["medium"]), "expert": expert})
+
+
+def run_actor(run: str | Path, step: int) -> Path:
+    """Where a SAC run directory (envs.train_sac) keeps its actor of `step`."""
+    return Path(run) / "actors" / Manifest.actor_file(step)
 
 
 def load_manifest(env: str, policies_dir: str | Path | None = None) -> tuple[Manifest, Path]:

@@ -34,7 +34,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations, run_actor
 from envs.specs import D4RL_STATS
 from suite.runutils import atomic_path, expected_errors, parse_config
 
@@ -106,14 +106,13 @@ def saved_actors(run_dir: Path) -> dict[int, Path]:
 def write_policies(out: Path, manifest: Manifest) -> None:
     """Replace `out` whole with the manifest and the actors it names, so no older actor lingers; an expert
     from another run comes with that run's learning curve too."""
-    files = {Manifest.actor_file(step): Path(manifest.run) / "actors" / Manifest.actor_file(step)
+    files = {Manifest.actor_file(step): run_actor(manifest.run, step)
              for step in [*manifest.replay_steps, manifest.medium.step]}
     curves = {"learning_curve.jsonl": Path(manifest.run) / "eval.jsonl"}
     if manifest.expert:
-        expert_run = Path(manifest.expert_run or manifest.run)
-        files[manifest.policy_file("expert")] = expert_run / "actors" / Manifest.actor_file(manifest.expert.step)
+        files[manifest.policy_file("expert")] = run_actor(manifest.expert_source, manifest.expert.step)
         if manifest.expert_run:
-            curves["expert_learning_curve.jsonl"] = expert_run / "eval.jsonl"
+            curves["expert_learning_curve.jsonl"] = Path(manifest.expert_run) / "eval.jsonl"
     missing = sorted(str(source) for source in files.values() if not source.exists())
     if missing:
         raise FileNotFoundError(f"no actor file {', '.join(missing)}")
