@@ -28,10 +28,9 @@ from envs import load_dataset, make_env, normalized_score
 from envs.dataset import load_minari
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import suite_dataset_id
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version
-from envs.policies.export import saved_actors, write_policies
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version, save_actor, saved_actors
+from envs.policies.export import write_policies
 from envs.rollout import SACActorPolicy, collect
-from envs.train_sac import save_actor
 from suite.runutils import atomic_path, parse_config
 
 
@@ -51,7 +50,7 @@ def policies_dir(cfg: BenchConfig, scratch: Path) -> tuple[Path, str]:
     if (POLICIES_DIR / cfg.env / "manifest.json").exists():
         return POLICIES_DIR, "shipped medium policy"
     actor = scratch / "untrained.pt"
-    save_actor(SAC("MlpPolicy", make_env(cfg.env)), actor, 0)
+    save_actor(SAC("MlpPolicy", make_env(cfg.env)).policy.actor, actor, 0)
     untrained = Checkpoint(0, 0.0, 0.0)
     write_policies(scratch / "policies" / cfg.env, Manifest(cfg.env, "untrained", 0, untrained, untrained, []),
                    {0: actor})

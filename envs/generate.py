@@ -33,7 +33,7 @@ from envs.dataset import Dataset, from_minari_episodes
 from envs.minari_data import FAST_COPY, NAMESPACE, suite_dataset_id, write_minari
 from envs.policies import (POLICIES_DIR, POLICY_LEVELS, NoExpertPolicy, data_version, load_manifest, policies_used,
                            read_evaluations)
-from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect
+from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect, replay_schedule
 from envs.specs import DATASETS, ENVS, env_spec, make_env
 from suite.runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
 
@@ -67,9 +67,6 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
         return [([(0, random_policy)], cfg.num_transitions)], {"policy": "uniform random"}
     manifest, actor_dir = load_manifest(cfg.env, cfg.policies)
 
-    def actor(file: str, generator: torch.Generator) -> SACActorPolicy:
-        return SACActorPolicy(actor_dir / file, gym_env, generator, cfg.deterministic)
-
     if manifest.expert is None and "expert" in cfg.dataset:
         best = max(read_evaluations(actor_dir / "learning_curve.jsonl").values(), key=lambda c: c.data_level)
         raise NoExpertPolicy(f"no expert policy for {cfg.env}: its SAC run ({manifest.run}) reached at best a "
@@ -78,12 +75,11 @@ def rollout_parts(cfg: GenerateConfig) -> tuple[list[tuple[list, int]], dict]:
                              f"(python -m envs.train_sac ... resumes it) and export it again")
     used = policies_used(manifest, cfg.dataset)
     if cfg.dataset == "medium-replay":
-        generator = torch.Generator().manual_seed(cfg.seed)
-        schedule = [(0, random_policy)] + [(max(step, manifest.learning_starts),
-                                            actor(manifest.actor_file(step), generator))
-                                           for step in manifest.replay_steps]
+        actors = {step: actor_dir / manifest.actor_file(step) for step in manifest.replay_steps}
+        schedule = replay_schedule(gym_env, actors, manifest.learning_starts, cfg.seed, cfg.deterministic)
         return [(schedule, manifest.medium.step)], used
-    return [([(0, actor(manifest.policy_file(level), torch.Generator().manual_seed(cfg.seed)))],
+    return [([(0, SACActorPolicy(actor_dir / manifest.policy_file(level), gym_env,
+                                 torch.Generator().manual_seed(cfg.seed), cfg.deterministic))],
              cfg.num_transitions) for level in POLICY_LEVELS[cfg.dataset]], used
 
 

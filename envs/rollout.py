@@ -1,5 +1,6 @@
 """Roll behaviour policies out in gymnasium vector envs, one batched policy call per vector step."""
 from functools import partial
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from minari.data_collector import EpisodeBuffer
 
 from envs.specs import make_env
-from envs.train_sac import load_actor
+from envs.policies import load_actor
 
 
 class UniformRandomPolicy:
@@ -32,6 +33,16 @@ class SACActorPolicy:
         if not self.deterministic:
             mean = mean + log_std.exp() * torch.randn(mean.shape, generator=self.generator)
         return self.policy.unscale_action(torch.tanh(mean).numpy())
+
+
+def replay_schedule(gym_env: gym.Env, actors: dict[int, Path], learning_starts: int, seed: int,
+                    deterministic: bool = False) -> list:
+    """The `collect` schedule that re-enacts a SAC run's replay buffer: uniform random actions for the run's
+    first `learning_starts` transitions, then from each saved actor's step on (`actors`: step -> file), that actor."""
+    random_policy = UniformRandomPolicy(gym_env.action_space, np.random.default_rng(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return [(0, random_policy)] + [(max(step, learning_starts), SACActorPolicy(path, gym_env, generator, deterministic))
+                                   for step, path in sorted(actors.items())]
 
 
 class OpenEpisode:

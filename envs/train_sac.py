@@ -3,7 +3,9 @@
     python -m envs.train_sac --env hopper --seed 0 --total-steps 1000000
 
 Every `checkpoint_every` steps it writes, atomically, into the run directory:
-  checkpoint/model.zip, checkpoint/replay_buffer.pkl  to resume (rerun the same command)
+  checkpoint/model.zip, checkpoint/replay_buffer.pkl  to resume (rerun the same command); a run directory
+                                                       without the buffer (copied without it: 300 MB) resumes
+                                                       with a re-enactment of it (`reenact_replay_buffer`)
   actors/actor_0010000.pt                              the actor alone (about 0.3 MB)
   eval.jsonl                                           return over `eval_episodes`, deterministic (the
                                                        actor's mean) and sampled (as the datasets act)
@@ -19,9 +21,9 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.sac.policies import SACPolicy
 
-from envs.policies import run_actor
+from envs.policies import run_actor, save_actor, saved_actors
+from envs.rollout import collect, replay_schedule
 from envs.specs import ENVS, make_env, normalized_score
 from suite.runutils import (NON_NEGATIVE, POSITIVE, SEED, append_json_line, atomic_path, expected_errors, hold_run,
                             one_of, parse_config)
@@ -51,16 +53,29 @@ CHECKS = {"env": one_of(sorted(ENVS)), "seed": SEED, **dict.fromkeys(
     "learning_starts": NON_NEGATIVE, "threads": POSITIVE}
 
 
-def save_actor(model: SAC, path: Path, step: int) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"actor": model.policy.actor.state_dict(), "step": step}, tmp)
-
-
-def load_actor(path, env) -> SACPolicy:
-    """A SAC policy whose actor holds the weights saved by `save_actor` (critics untrained)."""
-    policy = SACPolicy(env.observation_space, env.action_space, lr_schedule=lambda _: 0.0)
-    policy.actor.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["actor"])
-    return policy.eval()
+def reenact_replay_buffer(model: SAC, cfg: SACConfig, run_dir: Path) -> dict:
+    """Fill the empty replay buffer of `model`, loaded from a run directory that lost its buffer, with a
+    re-enactment of the run's transitions so far: the run's saved actors rolled out as
+    medium-replay is (envs.generate), as many transitions as the model's step. Not the buffer the
+    run had (each actor holds for a whole checkpoint interval, episodes run side by side), so the
+    run goes on from an approximation of its state; returns the record of that, for resumes.jsonl."""
+    step = model.num_timesteps
+    actors = {actor_step: path for actor_step, path in saved_actors(run_dir).items() if actor_step < step}
+    missing = sorted(set(range(cfg.checkpoint_every, step, cfg.checkpoint_every)) - set(actors))
+    if missing:
+        raise FileNotFoundError(f"{run_dir} has no replay buffer and lacks the actors of steps "
+                                f"{', '.join(map(str, missing))} to re-enact it; allowed: a run directory with "
+                                f"checkpoint/replay_buffer.pkl, or with every actor before step {step}")
+    started = time.time()
+    schedule = replay_schedule(make_env(cfg.env), actors, cfg.learning_starts, cfg.seed + step)
+    for episode in collect(cfg.env, schedule, step, cfg.seed + step):
+        ends = episode.terminations | episode.truncations
+        for t, action in enumerate(episode.actions):
+            model.replay_buffer.add(episode.observations[t][None], episode.observations[t + 1][None],
+                                    model.policy.scale_action(action[None]), episode.rewards[t:t + 1], ends[t:t + 1],
+                                    [{"TimeLimit.truncated": bool(episode.truncations[t] and not episode.terminations[t])}])
+    return {"step": step, "replay_buffer": "re-enacted", "actors": len(actors), "transitions": model.replay_buffer.size(),
+            "wall_s": round(time.time() - started, 1)}
 
 
 class CheckpointAndEvaluate(BaseCallback):
@@ -74,7 +89,7 @@ class CheckpointAndEvaluate(BaseCallback):
         step = self.num_timesteps
         if step % self.cfg.checkpoint_every:
             return True
-        save_actor(self.model, run_actor(self.run_dir, step), step)
+        save_actor(self.model.policy.actor, run_actor(self.run_dir, step), step)
         ckpt = self.run_dir / "checkpoint"
         with atomic_path(ckpt / "replay_buffer.pkl") as tmp:
             self.model.save_replay_buffer(tmp)
@@ -115,7 +130,11 @@ def train(cfg: SACConfig) -> SAC:
     ckpt = run_dir / "checkpoint"
     if (ckpt / "model.zip").exists():
         model = SAC.load(ckpt / "model.zip", env=env, tensorboard_log=str(run_dir / "tb"))
-        model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        if (ckpt / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        else:
+            append_json_line(run_dir / "resumes.jsonl", reenact_replay_buffer(model, cfg, run_dir))
+            print(f"{run_dir} had no replay buffer: re-enacted from its saved actors", flush=True)
         print(f"resuming {run_dir} from step {model.num_timesteps}", flush=True)
     else:
         model = SAC("MlpPolicy", env, learning_starts=cfg.learning_starts, seed=cfg.seed, train_freq=cfg.train_freq,

@@ -3,8 +3,26 @@
 # Each skips what is done: sweeps skip finished cells and resume interrupted ones, SAC runs resume
 # from their last checkpoint. Sweeps run from worktrees at main, so editing /work/main does not
 # change the code of cells already running. Logs: /work/*.log.
+#   bash results/jobs.sh save   copies each SAC run of /work/runs/sac, all but its 300 MB replay buffer and
+#                               its tensorboard logs, to results/sac-runs/ (commit it before the session
+#                               stops); a new machine, which lacks /work/runs, restarts the runs from
+#                               there, with their replay buffers re-enacted (envs.train_sac)
 set -euo pipefail
 MAIN=/work/main
+RUNS=/work/runs/sac
+KEPT=$MAIN/results/sac-runs
+if [ "${1:-}" = save ]; then
+  for run in "$RUNS"/*/; do
+    name=$(basename "$run")
+    rm -rf "$KEPT/$name.tmp" && mkdir -p "$KEPT/$name.tmp/checkpoint"
+    # the model first: the actors and evaluations written after it only add what a resume from it rewrites
+    (cd "$run" && cp checkpoint/model.zip "$KEPT/$name.tmp/checkpoint/" && cp -r config.json eval.jsonl actors \
+      "$KEPT/$name.tmp/" && if [ -f resumes.jsonl ]; then cp resumes.jsonl "$KEPT/$name.tmp/"; fi)
+    rm -rf "$KEPT/$name" && mv "$KEPT/$name.tmp" "$KEPT/$name"
+    echo "kept $run in $KEPT/$name"
+  done
+  exit 0
+fi
 if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
@@ -21,10 +39,14 @@ done
   stream --seeds 2 --workers 1 --results "$CELLS" --out /work/runs/v1 >> /work/v1-seed2.log 2>&1 &)
 # issue 15: SAC behaviour policies (each rerun of the same command resumes)
 cd "$MAIN"
-sac() { nohup nice -n 5 python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
-sac --env halfcheetah --seed 1 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s1
-sac --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
-sac --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
-sac --env walker2d --seed 2 --out /work/runs/sac/walker2d-s2
+mkdir -p "$RUNS"
+for kept in "$KEPT"/*/; do  # a new machine: the runs as the last session kept them
+  [ -d "$kept" ] && [ ! -d "$RUNS/$(basename "$kept")" ] && cp -r "$kept" "$RUNS/"
+done
+# `sac NICENESS ARGS...`; halfcheetah seed 2 at full priority: its medium can land within one session
+sac() { local niceness=$1; shift
+  nohup nice -n "$niceness" python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
+sac 0 --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
+sac 5 --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
 sleep 5
 pgrep -af "sweep.py|train_sac" | cut -c1-150

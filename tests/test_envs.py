@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from minari.data_collector import EpisodeBuffer
+from stable_baselines3 import SAC
 
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs import stats
@@ -23,7 +24,7 @@ from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_us
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
 from envs.stats import StatsConfig
-from envs.train_sac import SACConfig, train
+from envs.train_sac import SACConfig, reenact_replay_buffer, train
 
 OBS_DIM, ACT_DIM = 11, 3  # hopper
 EPISODE_LENGTHS = (5, 7, 3)  # ends by terminal, by timeout, and a cut-off tail with neither
@@ -137,6 +138,32 @@ def test_sac_with_train_freq_2_makes_half_the_updates_and_keeps_it_across_a_resu
     # one update fewer around a resume
     with pytest.raises(ValueError, match=r"^--train-freq 1 differs from the run's 2 in .*another --out"):
         train(dataclasses.replace(cfg, total_steps=500, train_freq=1))
+
+
+def test_a_run_that_lost_its_replay_buffer_resumes_from_a_reenactment_of_it(tmp_path):
+    cfg = SACConfig(env="hopper", seed=5, total_steps=300, learning_starts=100, checkpoint_every=100, eval_episodes=1,
+                    out=str(tmp_path / "run"))
+    train(cfg)
+    (tmp_path / "run/checkpoint/replay_buffer.pkl").unlink()  # as results/jobs.sh keeps a run: without it
+    model = SAC.load(tmp_path / "run/checkpoint/model.zip", env=make_env("hopper"))
+    record = reenact_replay_buffer(model, cfg, tmp_path / "run")
+    buffer = model.replay_buffer
+    assert record["transitions"] == buffer.size() == 300 and record["actors"] == 2  # the actors of steps 100 and 200
+    ends = buffer.dones[:300, 0].astype(bool)
+    assert 0 < ends.sum() < 300 and (buffer.timeouts[:300, 0] <= ends).all()
+    np.testing.assert_array_equal(buffer.next_observations[:299][~ends[:299]], buffer.observations[1:300][~ends[:299]])
+    np.testing.assert_allclose(np.abs(buffer.actions[:300]).max(), 1.0, atol=0.05)  # SAC's scaled actions, in [-1, 1]
+
+    resumed = train(dataclasses.replace(cfg, total_steps=400))
+    assert resumed.num_timesteps == 400 and resumed.replay_buffer.size() == 400
+    assert [json.loads(line)["step"] for line in (tmp_path / "run/resumes.jsonl").read_text().splitlines()] == [300]
+    assert max(read_evaluations(tmp_path / "run/eval.jsonl")) == 400
+
+    for actor in (tmp_path / "run/actors").glob("actor_0000200.pt"):
+        actor.unlink()
+    (tmp_path / "run/checkpoint/replay_buffer.pkl").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lacks the actors of steps 200 to re-enact it; allowed: .*replay_buffer.pkl"):
+        train(dataclasses.replace(cfg, total_steps=500))
 
 
 def test_generator_end_to_end(policies, minari_root, monkeypatch):

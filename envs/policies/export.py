@@ -34,7 +34,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations, run_actor
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations, run_actor, saved_actors
 from envs.specs import D4RL_STATS
 from suite.runutils import atomic_path, expected_errors, parse_config
 
@@ -96,11 +96,6 @@ def pick_checkpoints(cfg: ExportConfig, env: str, evaluations: dict[int, Checkpo
         raise ValueError(f"medium (step {medium.step}, data level {medium.data_level:.1f}) is not worse than "
                          f"expert (step {expert.step}, data level {expert.data_level:.1f})")
     return medium, expert
-
-
-def saved_actors(run_dir: Path) -> dict[int, Path]:
-    """The actor checkpoints of a SAC run by step."""
-    return {int(p.stem.removeprefix("actor_")): p for p in (run_dir / "actors").glob("actor_*.pt")}
 
 
 def write_policies(out: Path, manifest: Manifest) -> None:
