@@ -28,7 +28,8 @@ from envs import load_dataset, make_env, normalized_score
 from envs.dataset import load_minari
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import suite_dataset_id
-from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version, save_actor, saved_actors
+from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version, saved_actors
+from envs.policies.actors import save_actor
 from envs.policies.export import write_policies
 from envs.rollout import SACActorPolicy, collect
 from suite.runutils import atomic_path, parse_config

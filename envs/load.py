@@ -13,6 +13,7 @@ from envs.dataset import Dataset, load_d4rl, load_d4rl_file, load_minari
 from envs.minari_data import FAST_COPY, NAMESPACE, minari_root, read_metadata, suite_dataset_id
 from envs.policies import data_version, load_manifest, policies_used
 from envs.specs import DATASETS, ENVS
+from suite.runutils import exclusive_lock
 
 
 def parse_suite_name(name: str) -> tuple[str, str]:
@@ -65,12 +66,17 @@ def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
     """
     dataset_id = data_id(env, dataset, seed)
     path = minari_root() / dataset_id
-    cached = (path / "data").exists()
-    if not cached or built_from_other_policies(dataset_id, env, dataset):
-        # imported here: generation brings in torch and Stable-Baselines3, which reading a dataset does not need
+
+    def to_generate() -> bool:
+        return not (path / "data").exists() or built_from_other_policies(dataset_id, env, dataset)
+
+    if to_generate():
+        # imported here: generation brings in Stable-Baselines3, which reading a dataset does not need
         from envs.generate import GenerateConfig, generate
 
-        generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=cached))
+        with exclusive_lock(minari_root()):  # processes asking at once (two sweeps): one generates, the rest read
+            if to_generate():
+                generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=(path / "data").exists()))
     if (path / FAST_COPY).exists():
         episodes = load_d4rl_file(path / FAST_COPY, env=env, name=f"{env}-{dataset}").episodes
     else:

@@ -8,7 +8,7 @@ import torch
 from minari.data_collector import EpisodeBuffer
 
 from envs.specs import make_env
-from envs.policies import load_actor
+from envs.policies.actors import load_actor
 
 
 class UniformRandomPolicy:

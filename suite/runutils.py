@@ -131,6 +131,19 @@ def hold_run(run_dir: Path) -> RunHold:
 
 
 @contextlib.contextmanager
+def exclusive_lock(directory: Path):
+    """Hold an exclusive lock on `directory` (made if missing) for the block, once any other process
+    holding it is done; the OS drops it however a process ends."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def expected_errors():
     """Around a command's `__main__`: a ValueError (a bad value or name) or an OSError (a missing,
     corrupt or unreachable file) ends the command with one line, `error: ...`, and exit status 1

@@ -1,4 +1,5 @@
 """envs/: every dataset source, the generator end to end, and the errors for bad input."""
+import concurrent.futures
 import dataclasses
 import functools
 import http.server
@@ -210,6 +211,15 @@ def test_a_cached_dataset_is_generated_again_when_the_shipped_policies_change(
     assert load_dataset("hopper-medium-replay").num_transitions == between.step
     assert re.search(r"built from other shipped policies .*\(medium, replay_steps differ\): generating it again",
                      capsys.readouterr().out)
+
+
+def test_two_callers_asking_for_a_missing_dataset_at_once_generate_it_once(policies, minari_root, monkeypatch,
+                                                                           capsys):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # each asks through its own lock file descriptor
+        loaded = list(pool.map(lambda _: load_dataset("hopper-medium-replay"), range(2)))
+    assert loaded[0].num_transitions == loaded[1].num_transitions == load_manifest("hopper")[0].medium.step
+    assert capsys.readouterr().out.count("generating") == 1
 
 
 def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(policies, tmp_path, minari_root):

@@ -2,18 +2,14 @@
 
 envs/policies/<env>/manifest.json says which actor is medium, which is expert (with their measured
 deterministic returns), and which actors along the run rebuild medium-replay; the actors lie beside
-it as actor_<step>.pt (written by `save_actor`), an expert from another run than the
+it as actor_<step>.pt (written by envs.policies.actors.save_actor), an expert from another run than the
 medium's as expert_actor_<step>.pt. `python -m envs.policies.export RUN` exports them.
 """
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from stable_baselines3.sac.policies import SACPolicy
-
 from envs.specs import env_spec
-from suite.runutils import atomic_path
 
 POLICIES_DIR = Path(__file__).parent
 
@@ -90,19 +86,6 @@ def run_actor(run: str | Path, step: int) -> Path:
 def saved_actors(run: str | Path) -> dict[int, Path]:
     """The actor checkpoints of a SAC run directory by step."""
     return {int(p.stem.removeprefix("actor_")): p for p in (Path(run) / "actors").glob("actor_*.pt")}
-
-
-def save_actor(actor: torch.nn.Module, path: Path, step: int) -> None:
-    """Save a SAC policy's actor alone (about 0.3 MB), atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"actor": actor.state_dict(), "step": step}, tmp)
-
-
-def load_actor(path, env) -> SACPolicy:
-    """A SAC policy whose actor holds the weights saved by `save_actor` (critics untrained)."""
-    policy = SACPolicy(env.observation_space, env.action_space, lr_schedule=lambda _: 0.0)
-    policy.actor.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["actor"])
-    return policy.eval()
 
 
 def load_manifest(env: str, policies_dir: str | Path | None = None) -> tuple[Manifest, Path]:
