@@ -28,25 +28,31 @@ if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   exit 1
 fi
 CELLS=$MAIN/results/cells
-for worktree in /work/wt-a /work/wt-c; do
+for worktree in /work/wt-a /work/wt-c /work/wt-h; do
   [ -d "$worktree" ] || git -C "$MAIN" worktree add -q --detach "$worktree" main
   git -C "$worktree" checkout -q --detach main
 done
-# issue 14 on hopper v1: seeds 0 and 1 at full priority, seed 2 in a sweep of its own
-(cd /work/wt-a && nohup python sweep.py --datasets medium medium-replay medium-expert --contexts window stream \
-  --seeds 0 1 --workers 1 --results "$CELLS" --out /work/runs/v1 >> /work/v1.log 2>&1 &)
-(cd /work/wt-c && nohup nice -n 5 python sweep.py --datasets medium medium-replay medium-expert --contexts window \
-  stream --seeds 2 --workers 1 --results "$CELLS" --out /work/runs/v1 >> /work/v1-seed2.log 2>&1 &)
+sweep() {  # sweep WORKTREE LOG NICENESS ARGS...: one cell at a time into results/cells
+  local worktree=$1 log=$2 niceness=$3; shift 3
+  (cd "$worktree" && nohup nice -n "$niceness" python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
+}
+# issue 14 on hopper v1: seeds 0 and 1 in one sweep, seed 2 in another (the third seed sooner)
+sweep /work/wt-a /work/v1.log 0 --datasets medium medium-replay medium-expert --contexts window stream --seeds 0 1 \
+  --out /work/runs/v1
+sweep /work/wt-c /work/v1-seed2.log 0 --datasets medium medium-replay medium-expert --contexts window stream --seeds 2 \
+  --out /work/runs/v1
+# issue 15 on halfcheetah v2 (medium, medium-replay; no expert yet), both regimes until issue 14 decides:
+# nice 10, so it takes what the jobs above leave
+sweep /work/wt-h /work/halfcheetah.log 10 --envs halfcheetah --datasets medium medium-replay --contexts window stream \
+  --seeds 0 1 2 --out /work/runs/halfcheetah
 # issue 15: SAC behaviour policies (each rerun of the same command resumes)
 cd "$MAIN"
 mkdir -p "$RUNS"
 for kept in "$KEPT"/*/; do  # a new machine: the runs as the last session kept them
   [ -d "$kept" ] && [ ! -d "$RUNS/$(basename "$kept")" ] && cp -r "$kept" "$RUNS/"
 done
-# `sac NICENESS ARGS...`; halfcheetah seed 2 at full priority: its medium can land within one session
-sac() { local niceness=$1; shift
-  nohup nice -n "$niceness" python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
-sac 0 --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
-sac 5 --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
+sac() { nohup python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
+sac --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
+sac --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
 sleep 5
 pgrep -af "sweep.py|train_sac" | cut -c1-150
