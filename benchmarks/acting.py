@@ -29,7 +29,7 @@ from agents.decision import CONTEXTS, AgentConfig, DecisionAgent  # noqa: E402
 from agents.rollout import rollout  # noqa: E402
 from envs import make_env  # noqa: E402
 from minrnn import BACKBONES  # noqa: E402
-from suite.runutils import parse_config  # noqa: E402
+from suite.runutils import check_choices, expected_errors, parse_config  # noqa: E402
 from train import PRESETS  # noqa: E402
 
 
@@ -108,4 +108,7 @@ def main(cfg: ActingBenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_config(ActingBenchConfig, __doc__))
+    config = parse_config(ActingBenchConfig, __doc__)
+    with expected_errors():
+        check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
+    main(config)

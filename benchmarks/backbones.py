@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minrnn import BACKBONES, build_backbone  # noqa: E402
-from suite.runutils import parse_config, pick_device  # noqa: E402
+from suite.runutils import check_choices, expected_errors, parse_config, pick_device  # noqa: E402
 
 
 @dataclass
@@ -132,9 +132,6 @@ def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 def main(cfg: BenchConfig) -> dict:
     names = cfg.backbones.split(",")
-    unknown = [n for n in names if n not in BACKBONES]
-    if unknown:
-        raise SystemExit(f"unknown backbone(s) {unknown}; valid: {', '.join(BACKBONES)}")
     device = pick_device(cfg.device)
     started = time.time()
     # a fresh process per cell, so that each peak-memory reading is its own
@@ -173,4 +170,7 @@ def main(cfg: BenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_config(BenchConfig, __doc__))
+    config = parse_config(BenchConfig, __doc__)
+    with expected_errors():
+        check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
+    main(config)

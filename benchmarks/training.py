@@ -191,9 +191,18 @@ if __name__ == "__main__":
         print(json.dumps(measure(json.loads(sys.argv[2]))))
         sys.exit(0)
     sys.path.insert(0, str(REPO))
-    from suite.runutils import parse_config
+    from agents.decision import CONTEXTS
+    from minrnn import BACKBONES
+    from suite.runutils import check_choices, expected_errors, parse_config
 
     config = parse_config(BenchConfig, __doc__)
+    with expected_errors():
+        check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
+        check_choices("--contexts", config.contexts.split(","), list(CONTEXTS))
+        if config.compare and subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{config.compare}^{{commit}}"],
+                                             cwd=REPO, capture_output=True).returncode:
+            raise ValueError(f"--compare {config.compare!r} is not a commit of this repository; allowed: a commit, "
+                             f"branch or tag (git log)")
     result = main(config)
     text = markdown(result)
     print(text)

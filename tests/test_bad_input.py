@@ -212,3 +212,13 @@ def test_evaluate_takes_a_checkpoint_file(finished_run, tmp_path):
                  "--target-returns", "3600", "--json", str(tmp_path / "eval.json"))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "eval.json").read_text())["backbone"] == "mingru"
+
+
+@pytest.mark.parametrize("args, named", [
+    (("benchmarks/backbones.py", "--backbones", "mingru,foo"), ("'foo'", "--backbones", "minlstm")),
+    (("benchmarks/acting.py", "--backbones", "foo"), ("'foo'", "--backbones", "mamba")),
+    (("benchmarks/training.py", "--contexts", "window,bar"), ("'bar'", "--contexts", "stream")),
+    (("benchmarks/training.py", "--compare", "no-such-commit"), ("'no-such-commit'", "--compare", "a commit")),
+])
+def test_a_benchmark_given_a_bad_value_names_it_in_one_line(args, named):
+    error_line(run(*args), *named)
