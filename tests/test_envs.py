@@ -21,7 +21,7 @@ from stable_baselines3 import SAC
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs import stats
 from envs.generate import GenerateConfig, generate, write_suite_dataset
-from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_used, read_evaluations
+from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_used, read_evaluations, run_actor
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
 from envs.stats import StatsConfig
@@ -160,8 +160,7 @@ def test_a_run_that_lost_its_replay_buffer_resumes_from_a_reenactment_of_it(tmp_
     assert [json.loads(line)["step"] for line in (tmp_path / "run/resumes.jsonl").read_text().splitlines()] == [300]
     assert max(read_evaluations(tmp_path / "run/eval.jsonl")) == 400
 
-    for actor in (tmp_path / "run/actors").glob("actor_0000200.pt"):
-        actor.unlink()
+    run_actor(tmp_path / "run", 200).unlink()
     (tmp_path / "run/checkpoint/replay_buffer.pkl").unlink()
     with pytest.raises(FileNotFoundError, match=r"lacks the actors of steps 200 to re-enact it; allowed: .*replay_buffer.pkl"):
         train(dataclasses.replace(cfg, total_steps=500))
