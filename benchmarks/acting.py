@@ -14,7 +14,6 @@ attention's KV cache short. So the envs do not end episodes on falling (gymnasiu
 terminate_when_unhealthy=False, where the env has it): every episode runs its full 1000 steps.
 Prints a markdown table; writes JSON to `out`.
 """
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +28,7 @@ from agents.decision import CONTEXTS, AgentConfig, DecisionAgent  # noqa: E402
 from agents.rollout import rollout  # noqa: E402
 from envs import make_env  # noqa: E402
 from minrnn import BACKBONES  # noqa: E402
-from suite.runutils import check_choices, expected_errors, parse_config  # noqa: E402
+from suite.runutils import check_choices, expected_errors, parse_config, write_report  # noqa: E402
 from train import PRESETS  # noqa: E402
 
 
@@ -99,11 +98,8 @@ def main(cfg: ActingBenchConfig) -> dict:
     lines += [f"| {r['backbone']} | {r['context']} | {r['env_steps_per_s']:.0f} | {r['simulator_steps_per_s']:.0f} "
               f"| {r['fraction_of_simulator']:.2f} ({r['fraction_min']:.2f}-{r['fraction_max']:.2f}) |" for r in rows]
     print("\n".join(lines))
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     result = {"config": asdict(cfg), "rows": rows}
-    (out / "acting.json").write_text(json.dumps(result, indent=2))
-    (out / "acting.md").write_text("\n".join(lines) + "\n")
+    write_report(cfg.out, "acting", result, "\n".join(lines))
     return result
 
 

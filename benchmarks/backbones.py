@@ -13,7 +13,6 @@ forward is bound by arithmetic (the MLPs' matmuls) and the step loop by per-call
 so the speedup shrinks as the batch grows. Then the time of one `step` call at each batch size after t steps.
 Prints markdown tables and writes JSON (and the markdown) to `out`.
 """
-import json
 import platform
 import resource
 import statistics
@@ -28,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minrnn import BACKBONES, build_backbone  # noqa: E402
-from suite.runutils import check_choices, expected_errors, parse_config, pick_device  # noqa: E402
+from suite.runutils import check_choices, expected_errors, parse_config, pick_device, write_report  # noqa: E402
 
 
 @dataclass
@@ -161,11 +160,8 @@ def main(cfg: BenchConfig) -> dict:
         + "\n\n" + _table(steps, [("backbone", "backbone", ""), ("batch", "batch_size", "d"),
                                   ("t", "t", "d"), ("one step ms", "step_ms", ".3f")]))
     print(markdown)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"backbones-{device.type}.json").write_text(json.dumps(result, indent=2))
-    (out / f"backbones-{device.type}.md").write_text(markdown + "\n")
-    print(f"\nwrote {out}/backbones-{device.type}.json in {result['wall_s']} s")
+    write_report(cfg.out, f"backbones-{device.type}", result, markdown)
+    print(f"\nwrote {cfg.out}/backbones-{device.type}.json in {result['wall_s']} s")
     return result
 
 

@@ -16,7 +16,6 @@ no gradient) three ways, over the rows that continue an episode:
   zero     from a zero state (what carrying the state is worth at all).
 If carried and fresh score alike, a burn-in has nothing to recover. Writes markdown and JSON to `out`.
 """
-import json
 import platform
 import sys
 import time
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import train  # noqa: E402
 from envs import load_dataset  # noqa: E402
 from minrnn import Backbone  # noqa: E402
-from suite.runutils import atomic_path, parse_config, seed_everything  # noqa: E402
+from suite.runutils import parse_config, seed_everything, write_report  # noqa: E402
 
 
 @dataclass
@@ -122,14 +121,8 @@ def main(cfg: StaleStateConfig) -> None:
                      f"{r['carried_over_fresh']:.3f} | {r['zero_over_fresh']:.3f} |")
     table = "\n".join(lines) + "\n"
     print(table)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"stale-state-{cfg.env}-{cfg.dataset}"
-    with atomic_path(out / f"{name}.md") as tmp:
-        tmp.write_text(table)
-    with atomic_path(out / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps({"config": asdict(cfg), "command": command, "results": results,
-                                   "wall_s": time.time() - started}, indent=2))
+    write_report(cfg.out, f"stale-state-{cfg.env}-{cfg.dataset}",
+                 {"config": asdict(cfg), "command": command, "results": results, "wall_s": time.time() - started}, table)
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
     from agents.decision import CONTEXTS
     from minrnn import BACKBONES
-    from suite.runutils import check_choices, expected_errors, parse_config
+    from suite.runutils import check_choices, expected_errors, parse_config, write_report
 
     config = parse_config(BenchConfig, __doc__)
     with expected_errors():
@@ -206,7 +206,4 @@ if __name__ == "__main__":
     result = main(config)
     text = markdown(result)
     print(text)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "training-cpu.json").write_text(json.dumps(result, indent=1))
-    (out / "training-cpu.md").write_text(text)
+    write_report(config.out, "training-cpu", result, text)

@@ -176,6 +176,14 @@ def atomic_path(path):
             tmp.unlink()
 
 
+def write_report(out_dir, stem: str, result: dict, markdown: str) -> None:
+    """Write a benchmark's result as `<stem>.json` and its table as `<stem>.md` in out_dir, each atomically."""
+    with atomic_path(Path(out_dir) / f"{stem}.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    with atomic_path(Path(out_dir) / f"{stem}.md") as tmp:
+        tmp.write_text(markdown.rstrip("\n") + "\n")
+
+
 def append_json_line(path, record: dict) -> None:
     """Add `record` as the last line of a JSON-lines file, atomically: the file is rewritten whole
     beside itself and renamed, so a crash leaves the old lines or the new ones, never half a line."""
