@@ -131,8 +131,11 @@ def test_regimes_compared_per_backbone_over_the_datasets_it_ran_in_both():
     records += [synthetic_record("attention", 0, 30.0 + 5.0 * (context == "stream"), context=context)
                 for context in ("window", "stream")]
     summary = aggregate.summarize(records, reps=500, seed=0)
-    found = {d["backbone"]: d for d in summary["regime_differences"]}
+    found = {d["backbone"]: d for d in summary["regime_differences"]}  # each backbone's last row: the pooled one
     assert set(found) == {"mingru", "minlstm", "attention"}  # mamba ran in one regime
+    per_dataset = [d for d in summary["regime_differences"] if d["backbone"] == "mingru"][:-1]
+    assert [d["tasks"] for d in per_dataset] == [["hopper-medium"], ["hopper-medium-replay"]]
+    assert all(d["iqm_difference"] == pytest.approx(10.0) and d["supported"] for d in per_dataset)
     mingru, minlstm, attention = found["mingru"], found["minlstm"], found["attention"]
     assert (mingru["a"], mingru["b"], mingru["tasks"]) == ("stream", "window", ["hopper-medium", "hopper-medium-replay"])
     assert mingru["iqm_difference"] == pytest.approx(10.0) and mingru["supported"]
