@@ -54,5 +54,8 @@ done
 sac() { nohup python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
 sac --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
 sac --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
+# walker2d's medium within 25% of D4RL's medium-replay size (302k): seed 1 learns too slowly per env step (sampled 30
+# at 340k), so a run with two updates per env step, for the medium (the expert may come from either: export --expert-run)
+sac --env walker2d --seed 2 --gradient-steps 2 --out /work/runs/sac/walker2d-s2-gs2
 sleep 5
 pgrep -af "sweep.py|train_sac" | cut -c1-150
