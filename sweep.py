@@ -277,9 +277,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{flag} after -- is set per cell by the sweep; use sweep.py's own flags "
                              f"(--envs, --datasets, --backbones, --contexts, --seeds, --preset, --out)")
     command = shlex.join(["python", "sweep.py", *argv])
-    # seed by seed, so that an interrupted sweep has every other cell at its first seeds
-    cells = [Cell(env, dataset, backbone, context, seed, cfg.preset) for seed, env, dataset, context, backbone
-             in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.contexts, cfg.backbones)]
+    # seed by seed, so that an interrupted sweep has every other cell at its first seeds; one backbone's
+    # regimes one after the other, so that the cells a regime comparison pairs run on the same machine
+    # (figures differ between CPU models) even when a sweep spans sessions on different machines
+    cells = [Cell(env, dataset, backbone, context, seed, cfg.preset) for seed, env, dataset, backbone, context
+             in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.backbones, cfg.contexts)]
 
     # a cell made by another agent version (cells before versions existed: 1) is made again
     version = agent_version(asdict(load_config(["--preset", cfg.preset, *train_flags])))

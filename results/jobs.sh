@@ -36,10 +36,12 @@ sweep() {  # sweep WORKTREE LOG NICENESS ARGS...: one cell at a time into result
   local worktree=$1 log=$2 niceness=$3; shift 3
   (cd "$worktree" && nohup nice -n "$niceness" python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
 }
-# issue 14 on hopper v1: seeds 0 and 1 in one sweep, seed 2 in another (the third seed sooner)
-sweep /work/wt-a /work/v1.log 0 --datasets medium medium-replay medium-expert --contexts window stream --seeds 0 1 \
+# issue 14 on hopper v1: seeds 0 and 1 in one sweep, seed 2 in another (the third seed sooner); medium-expert
+# before medium-replay: its seeds 1 and 2 are still open in both regimes, so each backbone's pair of regimes runs on
+# one machine, while medium-replay's windows of seeds 1 and 2 ran on the AMD EPYC of sessions 5 and 6
+sweep /work/wt-a /work/v1.log 0 --datasets medium medium-expert medium-replay --contexts window stream --seeds 0 1 \
   --out /work/runs/v1
-sweep /work/wt-c /work/v1-seed2.log 0 --datasets medium medium-replay medium-expert --contexts window stream --seeds 2 \
+sweep /work/wt-c /work/v1-seed2.log 0 --datasets medium medium-expert medium-replay --contexts window stream --seeds 2 \
   --out /work/runs/v1
 # issue 15 on halfcheetah v2 (medium, medium-replay; no expert yet), both regimes until issue 14 decides:
 # nice 10, so it takes what the jobs above leave
