@@ -110,6 +110,24 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_copies_of_one_data_version_generated_on_two_cpu_models_are_named_and_their_means_averaged():
+    records = [synthetic_record("mingru", seed, 30.0 + seed) for seed in range(3)]
+    for record, (cpu, sha256, data_mean) in zip(records, [("AMD EPYC", "aa" * 32, 47.0), ("AMD EPYC", "aa" * 32, 47.0),
+                                                          ("Intel Xeon", "bb" * 32, 46.0)]):
+        record["machine"]["cpu"], record["data"], record["dataset_mean_normalized"] = (
+            cpu, {"id": "minrnn/hopper/medium-v1", "sha256": sha256}, data_mean)
+    (table,) = aggregate.summarize(records, reps=100, seed=0)["tables"]
+    assert table["data_mean"] == pytest.approx(46.5) and table["rows"][0]["stats"]["3600"]["n"] == 3
+    text = "\n".join(aggregate.render_table(table, table["main_target"]))
+    assert "2 copies of this data version" in text
+    assert "sha256 aaaaaaaaaaaa on AMD EPYC, data mean 47.0: mingru s0, mingru s1" in text
+    assert "sha256 bbbbbbbbbbbb on Intel Xeon, data mean 46.0: mingru s2" in text
+    records[2]["machine"]["cpu"], records[2]["data"]["sha256"], records[2]["dataset_mean_normalized"] = (
+        "AMD EPYC", "aa" * 32, 47.0)  # one copy: no such line
+    (table,) = aggregate.summarize(records, reps=100, seed=0)["tables"]
+    assert "copies" not in "\n".join(aggregate.render_table(table, table["main_target"]))
+
+
 def test_reproduce_commands_leave_out_the_run_paths_of_the_machine_that_made_the_cells():
     recorded = ("python sweep.py --datasets medium medium-expert --workers 1 --results /work/x/results/cells "
                 "--out=/work/runs/v1 --ray-address auto -- --steps 210")
