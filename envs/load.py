@@ -57,6 +57,14 @@ def recorded_data_id(env: str, dataset: str, recorded: dict | None) -> str:
     return recorded["id"] if recorded else data_id(env, dataset, version=0)
 
 
+def generation_lock(dataset_id: str) -> Path:
+    """The directory whose lock a process holds while it generates `dataset_id`: one per dataset, so that
+    a slow generation (a niced sweep's) holds up no other dataset, nor a request that ends in an error;
+    hidden, as Minari's listing skips hidden directories."""
+    path = minari_root() / dataset_id
+    return path.parent / f".{path.name}.lock"
+
+
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
     """The suite's own `<env>-<dataset>`, generated (with the shipped policies) the first time it is
     asked for, and again when the shipped policies have changed since without a new data version.
@@ -74,7 +82,7 @@ def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:
         # imported here: generation brings in Stable-Baselines3, which reading a dataset does not need
         from envs.generate import GenerateConfig, generate
 
-        with exclusive_lock(minari_root()):  # processes asking at once (two sweeps): one generates, the rest read
+        with exclusive_lock(generation_lock(dataset_id)):  # processes asking at once: one generates, the rest read
             if to_generate():
                 generate(GenerateConfig(env=env, dataset=dataset, seed=seed, overwrite=(path / "data").exists()))
     if (path / FAST_COPY).exists():

@@ -21,6 +21,7 @@ from stable_baselines3 import SAC
 from envs import DATASETS, ENVS, load_dataset, make_env, normalized_score
 from envs import stats
 from envs.generate import GenerateConfig, generate, write_suite_dataset
+from envs.load import data_id
 from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_used, read_evaluations, run_actor
 from envs.policies.export import ExportConfig, export, pick_checkpoints
 from envs.rollout import SACActorPolicy, collect
@@ -219,6 +220,31 @@ def test_two_callers_asking_for_a_missing_dataset_at_once_generate_it_once(polic
         loaded = list(pool.map(lambda _: load_dataset("hopper-medium-replay"), range(2)))
     assert loaded[0].num_transitions == loaded[1].num_transitions == load_manifest("hopper")[0].medium.step
     assert capsys.readouterr().out.count("generating") == 1
+
+
+def test_a_dataset_being_generated_holds_up_no_other_dataset(policies, minari_root, monkeypatch):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
+    started, release, real_generate = threading.Event(), threading.Event(), generate
+
+    def slow_for_medium(cfg):  # medium's generation takes until released (a niced sweep's, say)
+        if cfg.dataset == "medium":
+            started.set()
+            release.wait(300)
+            cfg = dataclasses.replace(cfg, num_transitions=2000)
+        return real_generate(cfg)
+
+    monkeypatch.setattr("envs.generate.generate", slow_for_medium)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        medium = pool.submit(load_dataset, "hopper-medium")
+        assert started.wait(300)
+        replay = pool.submit(load_dataset, "hopper-medium-replay")
+        try:
+            assert replay.result(timeout=300).num_transitions == load_manifest("hopper")[0].medium.step
+            assert not medium.done()
+        finally:
+            release.set()
+        assert medium.result().num_transitions > 0
+    assert sorted(minari.list_local_datasets()) == sorted([data_id("hopper", "medium"), data_id("hopper", "medium-replay")])
 
 
 def test_a_run_short_of_expert_ships_no_expert_and_its_expert_datasets_say_so(policies, tmp_path, minari_root):
