@@ -43,18 +43,19 @@ sweep /work/wt-a /work/v1.log 0 --datasets medium medium-expert medium-replay --
   --out /work/runs/v1
 sweep /work/wt-c /work/v1-seed2.log 0 --datasets medium medium-expert medium-replay --contexts window stream --seeds 2 \
   --out /work/runs/v1
-# issue 15 on halfcheetah v2 (medium, medium-replay; no expert yet), both regimes until issue 14 decides:
+# issue 15 on halfcheetah v2 (its expert shipped 2026-12-03), both regimes until issue 14 decides:
 # nice 10, so it takes what the jobs above leave
-sweep /work/wt-h /work/halfcheetah.log 10 --envs halfcheetah --datasets medium medium-replay --contexts window stream \
+sweep /work/wt-h /work/halfcheetah.log 10 --envs halfcheetah --datasets medium medium-replay medium-expert \
+  --contexts window stream \
   --seeds 0 1 2 --out /work/runs/halfcheetah
-# issue 15: SAC behaviour policies (each rerun of the same command resumes)
+# issue 15: SAC behaviour policies (each rerun of the same command resumes); halfcheetah-s2-tf2 is done (its expert,
+# 990k, shipped 2026-12-03) and stays in results/sac-runs as the shipped policies' run
 cd "$MAIN"
 mkdir -p "$RUNS"
 for kept in "$KEPT"/*/; do  # a new machine: the runs as the last session kept them
   [ -d "$kept" ] && [ ! -d "$RUNS/$(basename "$kept")" ] && cp -r "$kept" "$RUNS/"
 done
 sac() { nohup python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
-sac --env halfcheetah --seed 2 --train-freq 2 --total-steps 3000000 --out /work/runs/sac/halfcheetah-s2-tf2
 sac --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
 # walker2d's medium within 25% of D4RL's medium-replay size (302k): seed 1 learns too slowly per env step (sampled 30
 # at 340k), so a run with two updates per env step, for the medium (the expert may come from either: export --expert-run)
