@@ -6,9 +6,9 @@
 Per dataset (by default D4RL's three per env, then the expert data, which should reach 80 normalized):
 its versioned id, episodes, transitions, normalized return (mean; 10th, 50th and 90th percentiles), the
 median episode length, and D4RL's episodes, transitions and mean (envs.specs.D4RL_STATS, which holds
-no expert figures) with the gap between the two means. A dataset is loaded as training loads it (the suite's own are
-generated from the shipped policies on first use: minutes for 1M transitions); one that cannot be built
-(no expert policy yet) gets a row saying why. Per env, the expert policy's evaluation from its manifest.
+no expert figures) with the gap between the two means. A dataset is loaded as training loads it (the
+suite's own are generated from the shipped policies on first use: minutes for 1M transitions); one that
+cannot be built (no expert policy yet) gets a row saying why. Per env, the expert policy's evaluation from its manifest.
 Writes JSON to `json` and prints the markdown table.
 """
 import json
