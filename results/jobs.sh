@@ -28,7 +28,7 @@ if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   exit 1
 fi
 CELLS=$MAIN/results/cells
-for worktree in /work/wt-a /work/wt-c /work/wt-h; do
+for worktree in /work/wt-a /work/wt-c; do
   [ -d "$worktree" ] || git -C "$MAIN" worktree add -q --detach "$worktree" main
   git -C "$worktree" checkout -q --detach main
 done
@@ -36,18 +36,13 @@ sweep() {  # sweep WORKTREE LOG NICENESS ARGS...: one cell at a time into result
   local worktree=$1 log=$2 niceness=$3; shift 3
   (cd "$worktree" && nohup nice -n "$niceness" python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
 }
-# issue 14 on hopper v1: seeds 0 and 1 in one sweep, seed 2 in another (the third seed sooner); medium-expert
-# before medium-replay: its seeds 1 and 2 are still open in both regimes, so each backbone's pair of regimes runs on
-# one machine, while medium-replay's windows of seeds 1 and 2 ran on the AMD EPYC of sessions 5 and 6
-sweep /work/wt-a /work/v1.log 0 --datasets medium medium-expert medium-replay --contexts window stream --seeds 0 1 \
-  --out /work/runs/v1
-sweep /work/wt-c /work/v1-seed2.log 0 --datasets medium medium-expert medium-replay --contexts window stream --seeds 2 \
-  --out /work/runs/v1
-# issue 15 on halfcheetah v2 (its expert shipped 2026-12-03), both regimes until issue 14 decides:
-# nice 10, so it takes what the jobs above leave
-sweep /work/wt-h /work/halfcheetah.log 10 --envs halfcheetah --datasets medium medium-replay medium-expert \
-  --contexts window stream \
-  --seeds 0 1 2 --out /work/runs/halfcheetah
+# issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
+# (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
+# 2026-12-03), seeds 0 and 1 in one sweep, seed 2 in another
+sweep /work/wt-a /work/halfcheetah.log 0 --envs halfcheetah --datasets medium medium-replay medium-expert \
+  --contexts window --seeds 0 1 --out /work/runs/halfcheetah
+sweep /work/wt-c /work/halfcheetah-seed2.log 0 --envs halfcheetah --datasets medium medium-replay medium-expert \
+  --contexts window --seeds 2 --out /work/runs/halfcheetah
 # issue 15: SAC behaviour policies (each rerun of the same command resumes); halfcheetah-s2-tf2 is done (its expert,
 # 990k, shipped 2026-12-03) and stays in results/sac-runs as the shipped policies' run
 cd "$MAIN"
