@@ -32,16 +32,16 @@ for worktree in /work/wt-a /work/wt-c; do
   [ -d "$worktree" ] || git -C "$MAIN" worktree add -q --detach "$worktree" main
   git -C "$worktree" checkout -q --detach main
 done
-sweep() {  # sweep WORKTREE LOG NICENESS ARGS...: one cell at a time into results/cells
-  local worktree=$1 log=$2 niceness=$3; shift 3
-  (cd "$worktree" && nohup nice -n "$niceness" python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
+sweep() {  # sweep WORKTREE LOG ARGS...: one cell at a time into results/cells
+  local worktree=$1 log=$2; shift 2
+  (cd "$worktree" && nohup python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
 }
 # issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
 # (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
 # 2026-12-03), seeds 0 and 1 in one sweep, seed 2 in another
-sweep /work/wt-a /work/halfcheetah.log 0 --envs halfcheetah --datasets medium medium-replay medium-expert \
+sweep /work/wt-a /work/halfcheetah.log --envs halfcheetah --datasets medium medium-replay medium-expert \
   --contexts window --seeds 0 1 --out /work/runs/halfcheetah
-sweep /work/wt-c /work/halfcheetah-seed2.log 0 --envs halfcheetah --datasets medium medium-replay medium-expert \
+sweep /work/wt-c /work/halfcheetah-seed2.log --envs halfcheetah --datasets medium medium-replay medium-expert \
   --contexts window --seeds 2 --out /work/runs/halfcheetah
 # issue 15: SAC behaviour policies (each rerun of the same command resumes); halfcheetah-s2-tf2 is done (its expert,
 # 990k, shipped 2026-12-03) and stays in results/sac-runs as the shipped policies' run
