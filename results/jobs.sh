@@ -51,7 +51,8 @@ for kept in "$KEPT"/*/; do  # a new machine: the runs as the last session kept t
   [ -d "$kept" ] && [ ! -d "$RUNS/$(basename "$kept")" ] && cp -r "$kept" "$RUNS/"
 done
 sac() { nohup python -m envs.train_sac "$@" >> "/work/sac-$(basename "${@: -1}").log" 2>&1 & }
-sac --env walker2d --seed 1 --out /work/runs/sac/walker2d-s1
+# walker2d seed 1 is stopped (2026-12-03, tenth session, at 700k): its 680k actor is walker2d's expert (data check:
+# complete episodes 81.7); it stays in results/sac-runs as that expert's run
 # walker2d's medium within 25% of D4RL's medium-replay size (302k): seed 1 learns too slowly per env step (sampled 30
 # at 340k), so a run with two updates per env step, for the medium (the expert may come from either: export --expert-run)
 sac --env walker2d --seed 2 --gradient-steps 2 --out /work/runs/sac/walker2d-s2-gs2
