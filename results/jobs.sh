@@ -1,7 +1,7 @@
 #!/bin/bash
 # Restarts this project's background jobs on its 2-core machine (results/QUEUE.md: what each is for).
-# Each sweep skips finished cells and resumes interrupted ones. Sweeps run from worktrees at main, so editing /work/main does not
-# change the code of cells already running. Logs: /work/*.log.
+# Each sweep skips finished cells and resumes interrupted ones. Sweeps run from worktrees at main, so
+# editing /work/main does not change the code of cells already running. Logs: /work/*.log.
 #   bash results/jobs.sh save   copies each SAC run of /work/runs/sac, all but its 300 MB replay buffer and
 #                               its tensorboard logs, to results/sac-runs/ (commit it before the session
 #                               stops); a run resumes from a copy of its folder there, its replay buffer
