@@ -21,6 +21,8 @@ version in the policies' manifest, 0 for random data) under
 MINARI_DATASETS_PATH (default ~/.minari/datasets), with D4RL's reference scores in its metadata.
 The data depend on seed and num_envs only (not on --vectorization, not on the machine's speed).
 A bad value, missing policies or an existing dataset: one line `error: ...`, exit status 1.
+One process generates a dataset at a time (a sweep's load_dataset included): a second asking for it
+waits, then is refused as for an existing dataset, before rolling anything out.
 """
 import time
 from dataclasses import asdict, dataclass
@@ -30,12 +32,13 @@ import torch
 
 from envs.d4rl import write_d4rl_file
 from envs.dataset import Dataset, from_minari_episodes
-from envs.minari_data import FAST_COPY, NAMESPACE, suite_dataset_id, write_minari
+from envs.minari_data import (FAST_COPY, NAMESPACE, generation_lock, refuse_to_overwrite, suite_dataset_id,
+                               write_minari)
 from envs.policies import (POLICIES_DIR, POLICY_LEVELS, NoExpertPolicy, data_version, load_manifest, policies_used,
                            read_evaluations)
 from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect, replay_schedule
 from envs.specs import DATASETS, ENVS, env_spec, make_env
-from suite.runutils import POSITIVE, SEED, expected_errors, one_of, parse_config
+from suite.runutils import POSITIVE, SEED, exclusive_lock, expected_errors, one_of, parse_config
 
 
 @dataclass
@@ -102,29 +105,31 @@ def generate(cfg: GenerateConfig) -> Dataset:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(DATASETS)}")
     version = data_version(cfg.env, cfg.dataset, cfg.policies or None)
     dataset_id = suite_dataset_id(cfg.env, cfg.dataset, cfg.seed, version)
-    print(f"generating {dataset_id} ({cfg.dataset}, seed {cfg.seed}) from the policies in "
-          f"{cfg.policies or POLICIES_DIR}", flush=True)
-    started = time.time()
-    caller_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny batches; also keeps the sampled actions independent of the thread count
-    try:
-        parts, used = rollout_parts(cfg)
-        buffers = []
-        for schedule, num_transitions in parts:
-            buffers += collect(cfg.env, schedule, num_transitions, cfg.seed, cfg.num_envs, cfg.vectorization)
-    finally:
-        torch.set_num_threads(caller_threads)
-    rollout_s = time.time() - started
-    recipe = {**asdict(cfg), **used, "rollout_s": round(rollout_s, 1)}
-    description = (f"{cfg.env} {cfg.dataset}, D4RL's recipe on the minrnn suite's own SAC policies "
-                   f"(seed {cfg.seed}); see metadata['minrnn'] for the policies and their returns")
-    dataset = write_suite_dataset(dataset_id, cfg.env, f"{cfg.env}-{cfg.dataset}", buffers, description,
-                                  recipe, cfg.overwrite)
-    returns = dataset.normalized_returns()
-    print(f"{dataset_id}: {dataset.num_transitions} transitions, {len(dataset.episodes)} episodes, "
-          f"normalized return {returns.mean():.1f} +- {returns.std():.1f}; rollout {rollout_s:.0f} s "
-          f"({dataset.num_transitions / rollout_s:.0f} transitions/s), total {time.time() - started:.0f} s")
-    return dataset
+    with exclusive_lock(generation_lock(dataset_id)):  # one process generates a dataset at a time
+        refuse_to_overwrite(dataset_id, cfg.overwrite)  # now, not after the rollout
+        print(f"generating {dataset_id} ({cfg.dataset}, seed {cfg.seed}) from the policies in "
+              f"{cfg.policies or POLICIES_DIR}", flush=True)
+        started = time.time()
+        caller_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny batches; also keeps the sampled actions independent of the thread count
+        try:
+            parts, used = rollout_parts(cfg)
+            buffers = []
+            for schedule, num_transitions in parts:
+                buffers += collect(cfg.env, schedule, num_transitions, cfg.seed, cfg.num_envs, cfg.vectorization)
+        finally:
+            torch.set_num_threads(caller_threads)
+        rollout_s = time.time() - started
+        recipe = {**asdict(cfg), **used, "rollout_s": round(rollout_s, 1)}
+        description = (f"{cfg.env} {cfg.dataset}, D4RL's recipe on the minrnn suite's own SAC policies "
+                       f"(seed {cfg.seed}); see metadata['minrnn'] for the policies and their returns")
+        dataset = write_suite_dataset(dataset_id, cfg.env, f"{cfg.env}-{cfg.dataset}", buffers, description,
+                                      recipe, cfg.overwrite)
+        returns = dataset.normalized_returns()
+        print(f"{dataset_id}: {dataset.num_transitions} transitions, {len(dataset.episodes)} episodes, "
+              f"normalized return {returns.mean():.1f} +- {returns.std():.1f}; rollout {rollout_s:.0f} s "
+              f"({dataset.num_transitions / rollout_s:.0f} transitions/s), total {time.time() - started:.0f} s")
+        return dataset
 
 
 if __name__ == "__main__":

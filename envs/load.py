@@ -10,7 +10,7 @@ The top of envs/: it reads through envs.dataset and generates through envs.gener
 from pathlib import Path
 
 from envs.dataset import Dataset, load_d4rl, load_d4rl_file, load_minari
-from envs.minari_data import FAST_COPY, NAMESPACE, minari_root, read_metadata, suite_dataset_id
+from envs.minari_data import FAST_COPY, NAMESPACE, generation_lock, minari_root, read_metadata, suite_dataset_id
 from envs.policies import data_version, load_manifest, policies_used
 from envs.specs import DATASETS, ENVS
 from suite.runutils import exclusive_lock
@@ -55,14 +55,6 @@ def recorded_data_id(env: str, dataset: str, recorded: dict | None) -> str:
     """The id of the data a result recorded (`Dataset.identity()`); results recorded before data
     versions (None) trained on version 0."""
     return recorded["id"] if recorded else data_id(env, dataset, version=0)
-
-
-def generation_lock(dataset_id: str) -> Path:
-    """The directory whose lock a process holds while it generates `dataset_id`: one per dataset, so that
-    a slow generation (a niced sweep's) holds up no other dataset, nor a request that ends in an error;
-    hidden, as Minari's listing skips hidden directories."""
-    path = minari_root() / dataset_id
-    return path.parent / f".{path.name}.lock"
 
 
 def load_suite_dataset(env: str, dataset: str, seed: int = 0) -> Dataset:

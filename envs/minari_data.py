@@ -44,6 +44,21 @@ def suite_dataset_id(env: str, dataset: str, seed: int, version: int) -> str:
     return f"{NAMESPACE}/{env}/{dataset}{f'-seed{seed}' if seed else ''}-v{version}"
 
 
+def generation_lock(dataset_id: str) -> Path:
+    """The directory whose lock a process holds while it generates `dataset_id`: one per dataset, so that
+    a slow generation (a niced sweep's) holds up no other dataset, nor a request that ends in an error;
+    hidden, as Minari's listing skips hidden directories."""
+    path = minari_root() / dataset_id
+    return path.parent / f".{path.name}.lock"
+
+
+def refuse_to_overwrite(dataset_id: str, overwrite: bool) -> None:
+    """FileExistsError if the dataset `dataset_id` exists and `overwrite` is not set."""
+    if (minari_root() / dataset_id).exists() and not overwrite:
+        raise FileExistsError(f"{minari_root() / dataset_id} exists; delete it "
+                              f"(minari.delete_dataset({dataset_id!r})) or pass --overwrite")
+
+
 def env_for_gym_id(gym_id: str) -> str:
     """The suite env whose -v4 or -v5 gymnasium id is `gym_id` ('Hopper-v5' -> 'hopper')."""
     for spec in ENVS.values():
@@ -108,8 +123,7 @@ def write_minari(dataset_id: str, buffers: list, env_id: str, ref_scores: tuple[
 
     root = minari_root()
     final = root / dataset_id
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} exists; delete it (minari.delete_dataset({dataset_id!r})) or pass --overwrite")
+    refuse_to_overwrite(dataset_id, overwrite)
     scratch = root / f".{NAMESPACE}-tmp{os.getpid()}"
     try:
         with minari_root_at(scratch):

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import sys
+import threading
 import typing
 from pathlib import Path
 
@@ -130,16 +131,27 @@ def hold_run(run_dir: Path) -> RunHold:
     return RunHold(Path(run_dir))
 
 
+_locks_held = threading.local()
+
+
 @contextlib.contextmanager
 def exclusive_lock(directory: Path):
-    """Hold an exclusive lock on `directory` (made if missing) for the block, once any other process
-    holding it is done; the OS drops it however a process ends."""
+    """Hold an exclusive lock on `directory` (made if missing) for the block, once any other process or
+    thread holding it is done; the OS drops it however a process ends. Reentrant within a thread, like
+    threading.RLock, so that a function taking the lock may call another that takes it too."""
     Path(directory).mkdir(parents=True, exist_ok=True)
+    key = Path(directory).resolve()
+    held = _locks_held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        held.add(key)
         yield
     finally:
+        held.discard(key)
         os.close(fd)
 
 

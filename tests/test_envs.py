@@ -222,6 +222,20 @@ def test_two_callers_asking_for_a_missing_dataset_at_once_generate_it_once(polic
     assert capsys.readouterr().out.count("generating") == 1
 
 
+def test_generating_a_dataset_another_caller_is_generating_waits_and_then_refuses_without_a_rollout(
+        policies, minari_root, monkeypatch, capsys):
+    monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
+    cfg = GenerateConfig(env="hopper", dataset="medium", num_transitions=2000)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # two `python -m envs.generate`, as two threads
+        calls = [pool.submit(generate, cfg) for _ in range(2)]
+        concurrent.futures.wait(calls)
+    refused = [call.exception() for call in calls if call.exception() is not None]
+    assert len(refused) == 1 and isinstance(refused[0], FileExistsError)
+    assert f"{data_id('hopper', 'medium')} exists" in str(refused[0])
+    assert capsys.readouterr().out.count("generating") == 1  # the refused call rolled nothing out
+    assert sorted(minari.list_local_datasets()) == [data_id("hopper", "medium")]
+
+
 def test_a_dataset_being_generated_holds_up_no_other_dataset(policies, minari_root, monkeypatch):
     monkeypatch.setattr("envs.policies.POLICIES_DIR", policies)  # these stand for the shipped policies
     started, release, real_generate = threading.Event(), threading.Event(), generate
@@ -302,8 +316,8 @@ def test_a_new_export_is_a_new_data_version_beside_the_old_data(policies, tmp_pa
                         min_expert_score=-100.0, out=str(tmp_path / "hopper")))
     assert load_manifest("hopper", tmp_path)[0].data_version == manifest.data_version + 1
     new = generate(GenerateConfig(env="hopper", dataset="medium", num_transitions=100, policies=str(tmp_path)))
-    assert sorted(p.name for p in (minari_root / "minrnn" / "hopper").iterdir() if p.is_dir()) == [
-        f"medium-v{manifest.data_version}", f"medium-v{manifest.data_version + 1}"]
+    assert sorted(minari.list_local_datasets()) == [
+        f"minrnn/hopper/medium-v{manifest.data_version}", f"minrnn/hopper/medium-v{manifest.data_version + 1}"]
     assert old.identity()["sha256"] != new.identity()["sha256"]  # the old data is still there, unchanged
     reread = load_dataset(f"minari:minrnn/hopper/medium-v{manifest.data_version}", env="hopper")
     assert reread.identity()["sha256"] == old.identity()["sha256"]
