@@ -37,15 +37,15 @@ sweep() {  # sweep WORKTREE LOG ARGS...: one cell at a time into results/cells
 }
 # issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
 # (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
-# 2026-12-03), seeds 0 and 1 in one sweep, seed 2 in another
+# 2026-12-03; seeds 0 and 2 done in the eleventh session, seed 1 left) in one sweep
 sweep /work/wt-a /work/halfcheetah.log --envs halfcheetah --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 0 1 --out /work/runs/halfcheetah
-sweep /work/wt-c /work/halfcheetah-seed2.log --envs halfcheetah --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 2 --out /work/runs/halfcheetah
+  --contexts window --seeds 0 1 2 --out /work/runs/halfcheetah
 # walker2d on data version 1 (exported 2026-12-03: medium = SAC walker2d-s2-gs2 at 250k, expert = walker2d-s1 at
-# 680k), seeds 0 and 1 in one sweep, seed 2 in another
-sweep /work/wt-b /work/walker2d.log --envs walker2d --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 0 1 --out /work/runs/walker2d
+# 680k), a sweep per seed (disjoint seeds, so no sweep evaluates another's cells again)
+sweep /work/wt-b /work/walker2d-seed0.log --envs walker2d --datasets medium medium-replay medium-expert \
+  --contexts window --seeds 0 --out /work/runs/walker2d
+sweep /work/wt-c /work/walker2d-seed1.log --envs walker2d --datasets medium medium-replay medium-expert \
+  --contexts window --seeds 1 --out /work/runs/walker2d
 sweep /work/wt-d /work/walker2d-seed2.log --envs walker2d --datasets medium medium-replay medium-expert \
   --contexts window --seeds 2 --out /work/runs/walker2d
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
