@@ -31,23 +31,23 @@ for worktree in /work/wt-a /work/wt-b /work/wt-c /work/wt-d; do
   [ -d "$worktree" ] || git -C "$MAIN" worktree add -q --detach "$worktree" main
   git -C "$worktree" checkout -q --detach main
 done
-sweep() {  # sweep WORKTREE LOG ARGS...: one cell at a time into results/cells
-  local worktree=$1 log=$2; shift 2
-  (cd "$worktree" && nohup python sweep.py "$@" --workers 1 --results "$CELLS" >> "$log" 2>&1 &)
+sweeps() {  # sweeps WORKTREE LOG 'ARGS' ['ARGS'...]: one sweep after another, one cell at a time, into results/cells
+  local worktree=$1 log=$2 chain=""; shift 2
+  for args in "$@"; do chain+="python sweep.py $args --contexts window --workers 1 --results $CELLS; "; done
+  (cd "$worktree" && nohup bash -c "$chain" >> "$log" 2>&1 &)
 }
 # issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
 # (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
-# 2026-12-03; seeds 0 and 2 done in the eleventh session, seed 1 left) in one sweep
-sweep /work/wt-a /work/halfcheetah.log --envs halfcheetah --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 0 1 2 --out /work/runs/halfcheetah
-# walker2d on data version 1 (exported 2026-12-03: medium = SAC walker2d-s2-gs2 at 250k, expert = walker2d-s1 at
-# 680k), a sweep per seed (disjoint seeds, so no sweep evaluates another's cells again)
-sweep /work/wt-b /work/walker2d-seed0.log --envs walker2d --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 0 --out /work/runs/walker2d
-sweep /work/wt-c /work/walker2d-seed1.log --envs walker2d --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 1 --out /work/runs/walker2d
-sweep /work/wt-d /work/walker2d-seed2.log --envs walker2d --datasets medium medium-replay medium-expert \
-  --contexts window --seeds 2 --out /work/runs/walker2d
+# 2026-12-03), walker2d on data version 1 (exported 2026-12-03: medium = SAC walker2d-s2-gs2 at 250k, expert =
+# walker2d-s1 at 680k). What was left at the twelfth session's start (28 cells), split into four chains of about
+# equal work (a Mamba cell takes about twice another's time); the sweeps take disjoint cells, so that no sweep
+# evaluates another's finished cells again
+HC="--envs halfcheetah --out /work/runs/halfcheetah"
+WK="--envs walker2d --out /work/runs/walker2d"
+sweeps /work/wt-a /work/sweep-wt-a.log "$HC --datasets medium medium-replay --seeds 1"
+sweeps /work/wt-b /work/sweep-wt-b.log "$WK --datasets medium-expert --seeds 0" "$WK --datasets medium-expert --seeds 1"
+sweeps /work/wt-c /work/sweep-wt-c.log "$WK --datasets medium medium-replay --seeds 1"
+sweeps /work/wt-d /work/sweep-wt-d.log "$WK --datasets medium-expert --seeds 2" "$HC --datasets medium-expert --seeds 1"
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5
