@@ -387,34 +387,50 @@ def main_target_stats(table: dict, backbone: str) -> dict:
     return row["stats"][str(int(table["main_target"]))] if row else {"n": 0}
 
 
-def backbone_rows(tables: list[dict]) -> list[str]:
-    """One markdown row per backbone, a column per table: IQM [95% interval] (seeds) at its main target."""
+def headline_cell(stats: dict) -> str:
+    """IQM [95% interval] (runs), or a dash where there are none."""
+    return " ".join([fmt(stats["iqm"]), *([fmt_interval(stats["iqm_ci"])] if stats["iqm_ci"] else []),
+                     f"({stats['n']})"]) if stats["n"] else "–"
+
+
+def backbone_rows(tables: list[dict], pooled: dict | None = None) -> list[str]:
+    """One markdown row per backbone, a column per table: IQM [95% interval] (seeds) at its main target;
+    then, where the tables pool, the IQM over every run of the pooled datasets."""
     lines = []
     for backbone in dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]):
-        cells = [" ".join([fmt(s["iqm"]), *([fmt_interval(s["iqm_ci"])] if s["iqm_ci"] else []), f"({s['n']})"])
-                 if s["n"] else "–"
-                 for s in (main_target_stats(table, backbone) for table in tables)]
+        cells = [headline_cell(main_target_stats(table, backbone)) for table in tables]
+        if pooled:
+            cells.append(headline_cell(next((row["stats"] for row in pooled["rows"] if row["backbone"] == backbone),
+                                            {"n": 0})))
         lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
     return lines
 
 
 def render_headline(summary: dict, cfg: AggregateConfig, full_tables: str) -> str:
     """One table per regime and preset: backbones x datasets, IQM at each env's main target with its
-    95% interval and the number of seeds, and the data's own mean episode beside them."""
+    95% interval and the number of seeds, the datasets pooled, and the data's own mean episode beside them."""
     if not summary["cells"]:
         return "\n".join(provenance(summary, cfg))
     lines = provenance(summary, cfg) + [
         "IQM of the normalized return (D4RL's x100 scale) over seeds at each env's main target, "
-        "[95% stratified-bootstrap interval] (seeds); the last row is the dataset's own mean episode. "
+        "[95% stratified-bootstrap interval] (seeds); the pooled column takes every run of the datasets on which "
+        "every backbone has a seed, and the last row is the dataset's own mean episode (averaged where pooled). "
         f"Every statistic, the commands and the machines: [{full_tables}]({full_tables}).", ""]
     groups = defaultdict(list)
     for table in summary["tables"]:
         groups[table["context"], table["preset"]].append(table)
     for (context, preset), tables in sorted(groups.items()):
+        pooled = next((group for group in summary["all_datasets"]
+                       if (group["context"], group["preset"]) == (context, preset)), None)
+        data_means = [fmt(table["data_mean"]) for table in tables]
+        if pooled:
+            pooled_means = [t["data_mean"] for t in group_tables(pooled, tables)]
+            data_means.append(fmt(float(np.mean(pooled_means))) if None not in pooled_means else "–")
         lines += [f"**{context} regime, {preset} preset**", "",
-                  "| backbone | " + " | ".join(table["task"] for table in tables) + " |",
-                  "|---|" + "---|" * len(tables), *backbone_rows(tables)]
-        lines += ["| the data's mean episode | " + " | ".join(fmt(table["data_mean"]) for table in tables) + " |", ""]
+                  "| backbone | " + " | ".join(table["task"] for table in tables)
+                  + (f" | pooled: the {len(pooled['tasks'])} datasets every backbone has |" if pooled else " |"),
+                  "|---|" + "---|" * (len(tables) + bool(pooled)), *backbone_rows(tables, pooled)]
+        lines += ["| the data's mean episode | " + " | ".join(data_means) + " |", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

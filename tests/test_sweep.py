@@ -179,7 +179,10 @@ def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_in
     for seed in range(3):  # a dataset the grid has reached with one backbone so far: left out of the pooled table
         record = synthetic_record("mingru", seed, 90.0, dataset="medium-expert")
         (cells / f"{record['cell']['name']}.json").write_text(json.dumps(record))
-    aggregate.main(aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme="", docs="", reps=500))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- sweep-results:start -->\n<!-- sweep-results:end -->\n")
+    aggregate.main(aggregate.AggregateConfig(results=str(cells), out=str(tmp_path / "out"), readme=str(readme), docs="",
+                                             reps=500))
 
     summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert [t["task"] for t in summary["tables"]] == [  # D4RL's order, not the alphabet's
@@ -195,6 +198,13 @@ def test_datasets_pooled_per_dataset_like_the_paper_and_which_differences_the_in
     assert "| average | 39.8 | 40.3 | 69.8 | 37.2 | 74.8 | 71.5 |" in markdown  # published: over the same three datasets
     assert "both sides): mingru - attention, mamba - attention." in markdown and "minGRU 78.2" in markdown
     assert (tmp_path / "out" / "plots" / "all-datasets-window-cpu.png").read_bytes()[:4] == b"\x89PNG"
+    headline = readme.read_text()  # the README's table ends with the pooled datasets: 3 datasets x 5 seeds
+    assert "| walker2d-medium | pooled: the 3 datasets every backbone has |" in headline
+    for row in group["rows"]:
+        line = next(line for line in headline.splitlines() if line.startswith(f"| {row['backbone']} |"))
+        iqm, (low, high) = row["stats"]["iqm"], row["stats"]["iqm_ci"]
+        assert line.endswith(f" | {iqm:.1f} [{low:.1f}, {high:.1f}] (15) |")
+    assert "| the data's mean episode | 37.2 | 37.2 | 37.2 | 37.2 | 37.2 |" in headline
 
 
 def test_stratified_bootstrap_interval_covers_the_true_mean_at_its_rate():
