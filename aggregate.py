@@ -574,15 +574,19 @@ def plot_regimes(tables: list[dict], path: Path) -> None:
 
 
 def plot_datasets(group: dict, tables: list[dict], path: Path) -> None:
-    """Grouped bars: per dataset of the pooled group, one bar per backbone (IQM, 95% interval)."""
+    """Grouped bars: per dataset of the pooled group, one bar per backbone (IQM, 95% interval), and a line
+    across them at the data's own mean episode."""
     fig, ax = plt.subplots(figsize=(2 + 1.3 * len(group["tasks"]), 3.8))
     backbones = [row["backbone"] for row in group["rows"]]
     width = 0.8 / len(backbones)
-    for j, backbone in enumerate(backbones):
-        for i, table in enumerate(group_tables(group, tables)):
+    for i, table in enumerate(group_tables(group, tables)):
+        for j, backbone in enumerate(backbones):
             stats = main_target_stats(table, backbone)
             ax.bar(i + (j - (len(backbones) - 1) / 2) * width, stats["iqm"], width, color=f"C{j}",
                    yerr=error_bar(stats, "iqm_ci"), capsize=2, label=backbone if i == 0 else None)
+        if table["data_mean"] is not None:
+            ax.hlines(table["data_mean"], i - 0.45, i + 0.45, colors="black", linestyles="dashed",
+                      label="the data's mean episode" if i == 0 else None)
     ax.set_xticks(range(len(group["tasks"])), group["tasks"], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("normalized return at the main target (IQM)")
     ax.set_title(f"all datasets, {group['context']} regime, {group['preset']} preset", fontsize=10)
