@@ -261,7 +261,9 @@ def pooled(tables: list[dict], reps: int, rng: np.random.Generator) -> list[dict
                               for t in shared]
             rows.append({"backbone": backbone, "stats": statistics(runs[backbone], reps, rng),
                          "task_means": [float(task.mean()) for task in runs[backbone]]})
+        data_means = [t["data_mean"] for t in shared]
         result.append({"context": context, "preset": preset, "tasks": [t["task"] for t in shared], "rows": rows,
+                       "data_mean": float(np.mean(data_means)) if None not in data_means else None,
                        "differences": differences(runs, reps, rng)})
     return result
 
@@ -399,9 +401,8 @@ def backbone_rows(tables: list[dict], pooled: dict | None = None) -> list[str]:
     lines = []
     for backbone in dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]):
         cells = [headline_cell(main_target_stats(table, backbone)) for table in tables]
-        if pooled:
-            cells.append(headline_cell(next((row["stats"] for row in pooled["rows"] if row["backbone"] == backbone),
-                                            {"n": 0})))
+        if pooled:  # pooled over the same tables: every backbone has a row
+            cells.append(headline_cell(next(row["stats"] for row in pooled["rows"] if row["backbone"] == backbone)))
         lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
     return lines
 
@@ -422,15 +423,12 @@ def render_headline(summary: dict, cfg: AggregateConfig, full_tables: str) -> st
     for (context, preset), tables in sorted(groups.items()):
         pooled = next((group for group in summary["all_datasets"]
                        if (group["context"], group["preset"]) == (context, preset)), None)
-        data_means = [fmt(table["data_mean"]) for table in tables]
-        if pooled:
-            pooled_means = [t["data_mean"] for t in group_tables(pooled, tables)]
-            data_means.append(fmt(float(np.mean(pooled_means))) if None not in pooled_means else "–")
+        data_means = [table["data_mean"] for table in tables] + ([pooled["data_mean"]] if pooled else [])
         lines += [f"**{context} regime, {preset} preset**", "",
                   "| backbone | " + " | ".join(table["task"] for table in tables)
                   + (f" | pooled: the {len(pooled['tasks'])} datasets every backbone has |" if pooled else " |"),
                   "|---|" + "---|" * (len(tables) + bool(pooled)), *backbone_rows(tables, pooled)]
-        lines += ["| the data's mean episode | " + " | ".join(data_means) + " |", ""]
+        lines += ["| the data's mean episode | " + " | ".join(fmt(mean) for mean in data_means) + " |", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -493,8 +491,7 @@ def render_per_dataset(group: dict, tables: list[dict]) -> list[str]:
         ours = [fmt(row["task_means"][i]) for row in group["rows"]] + [fmt(own[i]["data_mean"])]
         lines.append(f"| {task} | " + " | ".join(ours + [fmt(v) for v in published[i] or (None, None)]) + " |")
     ours = [fmt(float(np.mean(row["task_means"]))) for row in group["rows"]]
-    data_means = [t["data_mean"] for t in own]
-    ours.append(fmt(float(np.mean(data_means))) if None not in data_means else "–")
+    ours.append(fmt(group["data_mean"]))
     theirs = [fmt(float(np.mean([p[k] for p in published]))) if all(published) else "–" for k in (0, 1)]
     lines += ["| average | " + " | ".join(ours + theirs) + " |", "",
               "Published nine-dataset averages (D4RL's files; not our runs): " + ", ".join(
@@ -585,8 +582,8 @@ def plot_datasets(group: dict, tables: list[dict], path: Path) -> None:
             ax.bar(i + (j - (len(backbones) - 1) / 2) * width, stats["iqm"], width, color=f"C{j}",
                    yerr=error_bar(stats, "iqm_ci"), capsize=2, label=backbone if i == 0 else None)
         if table["data_mean"] is not None:
-            ax.hlines(table["data_mean"], i - 0.45, i + 0.45, colors="black", linestyles="dashed",
-                      label="the data's mean episode" if i == 0 else None)
+            ax.hlines(table["data_mean"], i - 0.45, i + 0.45, colors="0.5", linestyles="--",
+                      label="the dataset's mean episode" if i == 0 else None)
     ax.set_xticks(range(len(group["tasks"])), group["tasks"], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("normalized return at the main target (IQM)")
     ax.set_title(f"all datasets, {group['context']} regime, {group['preset']} preset", fontsize=10)
