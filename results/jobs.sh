@@ -39,15 +39,16 @@ sweeps() {  # sweeps WORKTREE LOG 'ARGS' ['ARGS'...]: one sweep after another, o
 # issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
 # (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
 # 2026-12-03), walker2d on data version 1 (exported 2026-12-03: medium = SAC walker2d-s2-gs2 at 250k, expert =
-# walker2d-s1 at 680k). What was left at the twelfth session's start (28 cells), split into four chains of about
-# equal work (a Mamba cell takes about twice another's time); the sweeps take disjoint cells, so that no sweep
-# evaluates another's finished cells again
+# walker2d-s1 at 680k). What was left at the thirteenth session's start (9 cells, all seed 1; a new machine, so
+# the data is generated again on first use), split into four chains of about equal work (a Mamba cell takes about
+# twice another's time); the sweeps take disjoint cells, so that no sweep evaluates another's finished cells again
 HC="--envs halfcheetah --out /work/runs/halfcheetah"
 WK="--envs walker2d --out /work/runs/walker2d"
-sweeps /work/wt-a /work/sweep-wt-a.log "$HC --datasets medium medium-replay --seeds 1"
-sweeps /work/wt-b /work/sweep-wt-b.log "$WK --datasets medium-expert --seeds 0" "$WK --datasets medium-expert --seeds 1"
-sweeps /work/wt-c /work/sweep-wt-c.log "$WK --datasets medium medium-replay --seeds 1"
-sweeps /work/wt-d /work/sweep-wt-d.log "$WK --datasets medium-expert --seeds 2" "$HC --datasets medium-expert --seeds 1"
+sweeps /work/wt-a /work/sweep-wt-a.log "$HC --datasets medium-replay --seeds 1"
+sweeps /work/wt-b /work/sweep-wt-b.log "$WK --datasets medium-expert --seeds 1"
+sweeps /work/wt-c /work/sweep-wt-c.log "$WK --datasets medium-replay --backbones mamba attention --seeds 1"
+sweeps /work/wt-d /work/sweep-wt-d.log "$HC --datasets medium-expert --seeds 1" \
+  "$WK --datasets medium-replay --backbones minlstm --seeds 1"
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5
