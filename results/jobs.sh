@@ -26,29 +26,17 @@ if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
 fi
-CELLS=$MAIN/results/cells
-for worktree in /work/wt-a /work/wt-b /work/wt-c /work/wt-d; do
-  [ -d "$worktree" ] || git -C "$MAIN" worktree add -q --detach "$worktree" main
-  git -C "$worktree" checkout -q --detach main
-done
-sweeps() {  # sweeps WORKTREE LOG 'ARGS' ['ARGS'...]: one sweep after another, one cell at a time, into results/cells
-  local worktree=$1 log=$2 chain=""; shift 2
-  for args in "$@"; do chain+="python sweep.py $args --contexts window --workers 1 --results $CELLS; "; done
-  (cd "$worktree" && nohup bash -c "$chain" >> "$log" 2>&1 &)
-}
-# issue 14's hopper grid is complete (2026-12-03) and decided window as every backbone's default regime
-# (docs/agents.md), so issue 15's grid runs window cells: halfcheetah on data version 2 (its expert shipped
-# 2026-12-03), walker2d on data version 1 (exported 2026-12-03: medium = SAC walker2d-s2-gs2 at 250k, expert =
-# walker2d-s1 at 680k). What was left at the thirteenth session's start (9 cells, all seed 1; a new machine, so
-# the data is generated again on first use), split into four chains of about equal work (a Mamba cell takes about
-# twice another's time); the sweeps take disjoint cells, so that no sweep evaluates another's finished cells again
-HC="--envs halfcheetah --out /work/runs/halfcheetah"
-WK="--envs walker2d --out /work/runs/walker2d"
-sweeps /work/wt-a /work/sweep-wt-a.log "$HC --datasets medium-replay --seeds 1"
-sweeps /work/wt-b /work/sweep-wt-b.log "$WK --datasets medium-expert --seeds 1"
-sweeps /work/wt-c /work/sweep-wt-c.log "$WK --datasets medium-replay --backbones mamba attention --seeds 1"
-sweeps /work/wt-d /work/sweep-wt-d.log "$HC --datasets medium-expert --seeds 1" \
-  "$WK --datasets medium-replay --backbones minlstm --seeds 1"
+# Issue 15's grid is complete (108 cells, 2026-12-03; its sweep commands: results/sweep.md, "Reproduce").
+# Queued: the initialisation before/after on hopper data version 1 (docs/agents.md, "Initialisation"): agent
+# version 1 (--init torch) on hopper-medium, 4 backbones x seeds 0-2, window, two cells at a time, into a folder of
+# its own; the "after" is results/cells' hopper-medium window cells, all made on an AMD EPYC. Run it on an AMD EPYC
+# (grep "model name" /proc/cpuinfo), so that before and after share a machine kind.
+WORKTREE=/work/wt-init
+[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" main
+git -C "$WORKTREE" checkout -q --detach main
+(cd "$WORKTREE" && nohup python sweep.py --datasets medium --contexts window --seeds 0 1 2 --workers 2 \
+  --results "$MAIN/results/init-torch-data-v1" --out /work/runs/init-torch-data-v1 -- --init torch \
+  >> /work/sweep-init.log 2>&1 &)
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5
