@@ -11,7 +11,7 @@ video set MUJOCO_GL=egl (or osmesa). A bad value or file: one line `error: ...`,
 """
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, c
 class EvalConfig:
     run_dir: str = ""  # a run directory, or a checkpoint file
     episodes: int = 10
-    target_returns: str = ""  # comma-separated; default: the env's Decision Transformer targets
+    target_returns: list[float] = field(default_factory=list)  # e.g. 600 1200 1800; default: the env's DT targets
     num_envs: int = 10
     seed: int = 100  # evaluation episodes start from other seeds than training's
     json: str = ""
@@ -42,20 +42,11 @@ class EvalConfig:
     device: str = "auto"
 
 
-def target_returns(text: str) -> list[float] | None:
-    """'3600,1800' -> [3600.0, 1800.0]; None when an item is not a finite number."""
-    try:
-        values = [float(item) for item in text.split(",")]
-    except ValueError:
-        return None
-    return values if np.isfinite(values).all() else None
-
-
 CHECKS = {
     **dict.fromkeys(("episodes", "num_envs", "video_size"), POSITIVE),
     "threads": NON_NEGATIVE,
     "seed": SEED,
-    "target_returns": (lambda v: not v or target_returns(v) is not None, "comma-separated numbers, e.g. 3600,1800"),
+    "target_returns": (lambda v: bool(np.isfinite(v).all()), "finite numbers, e.g. --target-returns 3600 1800"),
     "env": (lambda v: not v or v in ENVS, f"{', '.join(sorted(ENVS))}, or empty for the env the agent was trained on"),
     "device": DEVICE,
 }
@@ -107,7 +98,7 @@ def main(cfg: EvalConfig) -> dict:
     run_dir = checkpoint_file(cfg.run_dir).parent
     env = cfg.env or train_config["env"]
     check_env_fits(agent, train_config["env"], env)
-    targets = target_returns(cfg.target_returns) if cfg.target_returns else list(env_spec(env).target_returns)
+    targets = cfg.target_returns or list(env_spec(env).target_returns)
     if cfg.watch:
         watch(agent, env, targets[0], cfg.seed)
         return {}

@@ -7,13 +7,15 @@
     python sweep.py --ray-address auto                     # one Ray task per cell on a running cluster
     python sweep.py --preset paper --datasets medium --backbones mingru attention   # on a GPU: its own table
     python sweep.py --backbones mingru -- --steps 2000     # flags after -- go to every train.py
+    python sweep.py --final-episodes 50 --target-sweep 600 1200 1800 2400 3000 3600 4200 -- --steps 50000
 
 A cell is (env, dataset, backbone, context, seed, preset); its name leaves out the cpu preset
 (hopper-medium-mingru-window-s0, hopper-medium-mingru-window-paper-s0). Each runs train.py, then evaluate.py (with
-the run's eval_episodes and num_envs), as subprocesses, in <out>/<cell name>, with their output
+the run's num_envs), as subprocesses, in <out>/<cell name>, with their output
 in <cell name>/sweep.log. It then writes <results>/<cell name>.json: status ("ok", or "failed"
 with the tail of the failing output), the train config, the data (versioned id and content hash),
-the wall times, evaluate.py's results, the learning curves from the tensorboard logs and the machine
+the wall times, evaluate.py's results (--final-episodes per target), the return-conditioning sweep's
+(evaluate.py --target-returns with --target-sweep's targets, --sweep-episodes each), the learning curves from the tensorboard logs and the machine
 it ran on; aggregate.py needs nothing else.
 
 A cell whose JSON says ok is skipped; a failed one too, unless --retry-failed. A cell made by
@@ -40,6 +42,7 @@ its workers at niceness 15: on a machine busy with other work, cells there wait 
 The exit status is 1 when any cell of the grid is failed (including skipped failed ones).
 """
 import json
+import math
 import os
 import platform
 import shlex
@@ -56,7 +59,7 @@ from agents.decision import CONTEXTS, agent_version
 from envs import DATASETS, ENVS, load_dataset
 from envs.load import data_id, recorded_data_id
 from minrnn import BACKBONES
-from suite.runutils import (RUN_IN_USE_STATUS, atomic_path, check_choices, expected_errors, load_checkpoint, parse_config,
+from suite.runutils import (NON_NEGATIVE, POSITIVE, RUN_IN_USE_STATUS, atomic_path, check_choices, expected_errors, load_checkpoint, parse_config,
                             pick_device)
 from train import load_config
 
@@ -81,6 +84,9 @@ class SweepConfig:
     out: str = "runs/sweep"  # run directories
     results: str = "results/cells"  # one JSON per cell
     retry_failed: bool = False
+    final_episodes: int = 0  # episodes per target in the evaluation after the last step; 0: the run's eval_episodes
+    target_sweep: list[float] = field(default_factory=list)  # targets of a return-conditioning sweep after the last step
+    sweep_episodes: int = 20  # episodes per target of that sweep
 
 
 @dataclass(frozen=True)
@@ -171,8 +177,10 @@ def new_record(cell: Cell, run_dir: str) -> dict:
     return {"status": "failed", "error": None, "cell": cell.keys(), "run_dir": run_dir}
 
 
-def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: str, workdir: str | None) -> dict:
-    """Train (or resume) and evaluate one cell; its record for the cell JSON. Runs in a pool worker or a Ray task.
+def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], sweep_argv: list[str] | None, run_dir: str,
+             workdir: str | None) -> dict:
+    """Train (or resume) and evaluate one cell, then run its return-conditioning sweep (sweep_argv,
+    when given); its record for the cell JSON. Runs in a pool worker or a Ray task.
 
     The argv lists start with a script of the checkout (train.py, evaluate.py); run_dir and the
     paths in them are relative to `workdir`. workdir None: the process's own working directory,
@@ -183,6 +191,7 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
     record = new_record(cell, run_dir)
     path = Path(workdir, run_dir)
     train_argv, eval_argv = [str(code / train_argv[0]), *train_argv[1:]], [str(code / eval_argv[0]), *eval_argv[1:]]
+    sweep_argv = sweep_argv and [str(code / sweep_argv[0]), *sweep_argv[1:]]
     try:  # whatever goes wrong belongs in this cell's record, not in the whole sweep
         path.mkdir(parents=True, exist_ok=True)
         record["resumed"] = (path / "checkpoint.pt").exists()
@@ -192,6 +201,8 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
             return record | {"status": "in use", "error": tail}
         if status == 0:
             status, record["evaluate_s"], tail = run_logged(eval_argv, path / "sweep.log", workdir)
+        if status == 0 and sweep_argv:
+            status, record["target_sweep_s"], tail = run_logged(sweep_argv, path / "sweep.log", workdir)
         config_path = path / "config.json"
         record["train_config"] = json.loads(config_path.read_text()) if config_path.exists() else None
         record["agent_version"] = agent_version(record["train_config"]) if record["train_config"] else None
@@ -200,6 +211,8 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], run_dir: s
             record["error"] = tail
             return record
         record["evaluation"] = json.loads((path / "evaluate.json").read_text())
+        if sweep_argv:
+            record["target_sweep"] = json.loads((path / "target_sweep.json").read_text())
         record["curves"] = read_curves(path / "tb")
         record["data"] = load_checkpoint(path / "checkpoint.pt").get("data")
         record["status"] = "ok"
@@ -264,7 +277,9 @@ def cell_resources(train_config) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     split = argv.index("--") if "--" in argv else len(argv)
-    cfg, train_flags = parse_config(SweepConfig, __doc__, argv[:split]), argv[split + 1:]
+    checks = {"final_episodes": NON_NEGATIVE, "sweep_episodes": POSITIVE,
+              "target_sweep": (lambda v: all(math.isfinite(x) for x in v), "finite numbers, e.g. 600 1200 1800")}
+    cfg, train_flags = parse_config(SweepConfig, __doc__, argv[:split], checks=checks), argv[split + 1:]
     check_choices("--envs", cfg.envs, ENVS)
     check_choices("--backbones", cfg.backbones, BACKBONES)
     check_choices("--contexts", cfg.contexts, CONTEXTS)
@@ -319,10 +334,14 @@ def main(argv: list[str] | None = None) -> int:
                       "--out", run_dir, *train_flags]
         train_config = load_config(train_argv[1:])  # the config train.py will resolve; bad flags fail here
         cpus, gpus = cell_resources(train_config)
-        eval_argv = ["evaluate.py", run_dir, "--episodes", str(train_config.eval_episodes),
-                     "--num-envs", str(train_config.num_envs), "--device", train_config.device,
-                     "--threads", str(cpus), "--json", str(Path(run_dir) / "evaluate.json")]
-        tasks.append((cell, train_argv, eval_argv, run_dir, None if cfg.ray_address else os.getcwd()))
+        eval_argv = ["evaluate.py", run_dir, "--num-envs", str(train_config.num_envs), "--device", train_config.device,
+                     "--threads", str(cpus)]
+        final_argv = eval_argv + ["--episodes", str(cfg.final_episodes or train_config.eval_episodes),
+                                  "--json", str(Path(run_dir) / "evaluate.json")]
+        sweep_argv = eval_argv + ["--episodes", str(cfg.sweep_episodes), "--target-returns",
+                                  *map(str, cfg.target_sweep), "--json", str(Path(run_dir) / "target_sweep.json")]
+        tasks.append((cell, train_argv, final_argv, sweep_argv if cfg.target_sweep else None, run_dir,
+                      None if cfg.ray_address else os.getcwd()))
         resources.append((cpus, gpus))
 
     print(f"{len(cells)} cells: {len(todo)} to run, {skipped} skipped "

@@ -26,17 +26,20 @@ if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
 fi
-# Issue 15's grid is complete (108 cells, 2026-12-03; its sweep commands: results/sweep.md, "Reproduce").
-# Queued: the initialisation before/after on hopper data version 1 (docs/agents.md, "Initialisation"): agent
-# version 1 (--init torch) on hopper-medium, 4 backbones x seeds 0-2, window, two cells at a time, into a folder of
-# its own; the "after" is results/cells' hopper-medium window cells, all made on an AMD EPYC. Run it on an AMD EPYC
-# (grep "model name" /proc/cpuinfo), so that before and after share a machine kind.
-WORKTREE=/work/wt-init
-[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" main
-git -C "$WORKTREE" checkout -q --detach main
-(cd "$WORKTREE" && nohup python sweep.py --datasets medium --contexts window --seeds 0 1 2 --workers 2 \
-  --results "$MAIN/results/init-torch-data-v1" --out /work/runs/init-torch-data-v1 -- --init torch \
-  >> /work/sweep-init.log 2>&1 &)
+# Queued: issue 35's long cells (results/QUEUE.md): 50,000 steps of the cpu preset, window, hopper medium and
+# medium-replay, 4 backbones x seeds 0-2, two cells at a time, from a worktree pinned at one commit (LONG_COMMIT), so
+# that the refactor done meanwhile in /work/main cannot change what they compute. Interrupted cells resume from their
+# checkpoint in /work/runs/long (kept in results/long-runs/ between machines: `bash results/jobs.sh keep`).
+LONG_COMMIT=${LONG_COMMIT:-PINNED}
+WORKTREE=/work/wt-long
+[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" "$LONG_COMMIT"
+git -C "$WORKTREE" checkout -q --detach "$LONG_COMMIT"
+(cd "$WORKTREE" && nohup python sweep.py --datasets medium medium-replay --contexts window --seeds 0 1 2 --workers 2 \
+  --final-episodes 50 --target-sweep 600 1200 1800 2400 3000 3600 4200 --sweep-episodes 20 \
+  --results "$MAIN/results/long-cells" --out /work/runs/long -- --steps 50000 >> /work/sweep-long.log 2>&1 &)
+# Waiting behind it: the last 2 cells of the initialisation before/after (results/init-torch-data-v1, Mamba and
+# attention s2, on an AMD EPYC only): from /work/wt-init at main, `python sweep.py --datasets medium --contexts window
+# --seeds 0 1 2 --workers 2 --results /work/main/results/init-torch-data-v1 --out /work/runs/init-torch-data-v1 -- --init torch`
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5

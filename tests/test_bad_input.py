@@ -80,7 +80,8 @@ def test_out_of_range_stops_the_command_before_it_writes(d4rl_file, finished_run
 
 def test_type_errors_name_flag_value_and_type(finished_run):
     out, _, before = finished_run
-    error_line(run("evaluate.py", str(out), "--target-returns", "abc"), "--target-returns", "'abc'", "numbers")
+    error_line(run("evaluate.py", str(out), "--target-returns", "abc"), "--target-returns", "'abc'", "float")
+    error_line(run("evaluate.py", str(out), "--target-returns", "3600", "nan"), "--target-returns", "nan", "finite")
     assert hashes(out) == before
     with pytest.raises(SystemExit, match=r"^error: --steps: invalid int value: 'abc'"):
         load_config(["--steps", "abc"])

@@ -266,6 +266,17 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
         "hopper-hopper_random-v2-mingru-window-s0.json"]
 
 
+def test_a_cell_records_its_final_evaluation_and_its_return_conditioning_sweep(d4rl_file, tmp_path):
+    results = tmp_path / "cells"
+    assert sweep.main(["--datasets", str(d4rl_file), "--backbones", "minlstm", "--seeds", "0", "--out",
+                       str(tmp_path / "runs"), "--results", str(results), "--final-episodes", "3",
+                       "--target-sweep", "300", "900", "--sweep-episodes", "2", "--", *TINY]) == 0
+    record = json.loads((results / "hopper-hopper_random-v2-minlstm-window-s0.json").read_text())
+    assert [(r["target_return"], r["episodes"]) for r in record["evaluation"]["results"]] == [(3600.0, 3), (1800.0, 3)]
+    assert [(r["target_return"], r["episodes"]) for r in record["target_sweep"]["results"]] == [(300.0, 2), (900.0, 2)]
+    assert record["target_sweep_s"] > 0
+
+
 def test_aggregate_refuses_to_pool_agent_versions(tmp_path):
     new, old = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 1, 20.0)
     new["agent_version"] = AGENT_VERSION
