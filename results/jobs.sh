@@ -2,6 +2,8 @@
 # Restarts this project's background jobs on its 2-core machine (results/QUEUE.md: what each is for).
 # Each sweep skips finished cells and resumes interrupted ones. Sweeps run from worktrees at main, so
 # editing /work/main does not change the code of cells already running. Logs: /work/*.log.
+#   bash results/jobs.sh keep   copies the unfinished long cells' checkpoints (issue 35) to results/long-runs/, so that
+#                               a new machine resumes them (commit it before the session stops)
 #   bash results/jobs.sh save   copies each SAC run of /work/runs/sac, all but its 300 MB replay buffer and
 #                               its tensorboard logs, to results/sac-runs/ (commit it before the session
 #                               stops); a run resumes from a copy of its folder there, its replay buffer
@@ -22,6 +24,21 @@ if [ "${1:-}" = save ]; then
   done
   exit 0
 fi
+LONG_RUNS=/work/runs/long
+LONG_KEPT=$MAIN/results/long-runs
+if [ "${1:-}" = keep ]; then  # the unfinished long cells' run directories, so that a new machine resumes them
+  mkdir -p "$LONG_KEPT"
+  for run in "$LONG_RUNS"/*/; do
+    name=$(basename "$run")
+    [ -f "$MAIN/results/long-cells/$name.json" ] && { rm -rf "$LONG_KEPT/$name"; continue; }
+    [ -f "$run/checkpoint.pt" ] || continue
+    rm -rf "$LONG_KEPT/$name.tmp" && mkdir -p "$LONG_KEPT/$name.tmp"
+    (cd "$run" && cp -r checkpoint.pt config.json tb "$LONG_KEPT/$name.tmp/" && { [ ! -f eval.jsonl ] || cp eval.jsonl "$LONG_KEPT/$name.tmp/"; })
+    rm -rf "$LONG_KEPT/$name" && mv "$LONG_KEPT/$name.tmp" "$LONG_KEPT/$name"
+    echo "kept $run in $LONG_KEPT/$name (step $(python -c "import torch; print(torch.load('$run/checkpoint.pt', weights_only=False)['step'])"))"
+  done
+  exit 0
+fi
 if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
@@ -30,8 +47,12 @@ fi
 # medium-replay, 4 backbones x seeds 0-2, two cells at a time, from a worktree pinned at one commit (LONG_COMMIT), so
 # that the refactor done meanwhile in /work/main cannot change what they compute. Interrupted cells resume from their
 # checkpoint in /work/runs/long (kept in results/long-runs/ between machines: `bash results/jobs.sh keep`).
-LONG_COMMIT=${LONG_COMMIT:-PINNED}
+LONG_COMMIT=${LONG_COMMIT:-768400091312894520afeae56000656836c62de7}
 WORKTREE=/work/wt-long
+mkdir -p "$LONG_RUNS"
+for kept in "$LONG_KEPT"/*/; do  # a new machine: the kept unfinished cells go on from their checkpoints
+  [ -d "$kept" ] && [ ! -d "$LONG_RUNS/$(basename "$kept")" ] && cp -r "$kept" "$LONG_RUNS/$(basename "$kept")"
+done
 [ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" "$LONG_COMMIT"
 git -C "$WORKTREE" checkout -q --detach "$LONG_COMMIT"
 (cd "$WORKTREE" && nohup python sweep.py --datasets medium medium-replay --contexts window --seeds 0 1 2 --workers 2 \
