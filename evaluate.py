@@ -3,6 +3,7 @@
     python evaluate.py RUN_DIR --episodes 10                         # or RUN_DIR/checkpoint.pt, any checkpoint
     python evaluate.py RUN_DIR --json results.json --video videos/   # mp4 of a rollout, headless
     python evaluate.py RUN_DIR --watch                               # MuJoCo's viewer (needs a display)
+    python evaluate.py RUN_DIR --compare-with RUN2 RUN3 --side-by-side videos/side_by_side.mp4  # one mp4, tiled
 
 Rolls out `episodes` episodes per target return (the env's Decision Transformer targets unless
 --target-returns is given) in gymnasium vector envs, prints raw and D4RL-normalized returns,
@@ -19,27 +20,31 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from agents.decision import DecisionAgent
-from agents.policy import DecisionPolicy, RewardInObservation, load_agent
-from agents.rollout import rollout
+from agents.policy import DecisionPolicy, RewardInObservation
+from agents.evaluation import rollout
 from envs import ENVS, env_spec, make_env
-from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, checkpoint_file, expected_errors,
+from suite.rundir import checkpoint_file, load_agent
+from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, SEED, atomic_path, expected_errors,
                             parse_config, pick_device, seed_everything)
+from suite.side_by_side import write_side_by_side
 
 
 @dataclass
 class EvalConfig:
     run_dir: str = ""  # a run directory, or a checkpoint file
-    episodes: int = 10
+    episodes: int = 10  # episodes per target return
     target_returns: list[float] = field(default_factory=list)  # e.g. 600 1200 1800; default: the env's DT targets
-    num_envs: int = 10
+    num_envs: int = 10  # vector envs acting at once (the backbone state batched)
     seed: int = 100  # evaluation episodes start from other seeds than training's
-    json: str = ""
+    json: str = ""  # a file to write the results to, as JSON
     video: str = ""  # directory for mp4 rollouts
-    video_size: int = 240
-    watch: bool = False
+    video_size: int = 240  # width and height of the video's frames, in pixels
+    compare_with: list[str] = field(default_factory=list)  # more runs to act beside RUN_DIR in --side-by-side's mp4
+    side_by_side: str = ""  # an mp4 of RUN_DIR and --compare-with's runs acting from one start state, tiled
+    watch: bool = False  # one episode in MuJoCo's live viewer (needs a display)
     env: str = ""  # the env to act in; default: the one the agent was trained on
     threads: int = 1  # torch threads (0: torch's default); one is fastest for acting at these sizes
-    device: str = "auto"
+    device: str = "auto"  # where the agent runs (auto: CUDA when present)
 
 
 CHECKS = {
@@ -94,6 +99,12 @@ def main(cfg: EvalConfig) -> dict:
     seed_everything(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.compare_with and not cfg.side_by_side:
+        raise ValueError("--compare-with names the runs of --side-by-side FILE.mp4: give that too")
+    if cfg.side_by_side:
+        write_side_by_side([cfg.run_dir, *cfg.compare_with], cfg.side_by_side, cfg.target_returns,
+                           cfg.seed, cfg.video_size, cfg.env, pick_device(cfg.device))
+        return {}
     agent, train_config = load_agent(cfg.run_dir, pick_device(cfg.device))
     run_dir = checkpoint_file(cfg.run_dir).parent
     env = cfg.env or train_config["env"]
@@ -112,7 +123,7 @@ def main(cfg: EvalConfig) -> dict:
               f"normalized {result['normalized_mean']:.1f} +- {result['normalized_std']:.1f} "
               f"over {result['episodes']} episodes ({result['env_steps_per_s']:.0f} env steps/s)")
     summary = {"run_dir": str(run_dir), "env": env, "dataset": train_config["dataset"],
-               "backbone": train_config["backbone"], "context": train_config["context"],
+               "backbone": train_config["backbone"], "regime": train_config["regime"],
                "seed": train_config["seed"], "results": results}
     writer = SummaryWriter(str(run_dir / "tb"))
     for result in results:

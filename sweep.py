@@ -1,15 +1,15 @@
-"""Run a grid of env x dataset x backbone x context x seed through train.py and evaluate.py.
+"""Run a grid of env x dataset x backbone x regime x seed through train.py and evaluate.py.
 
     python sweep.py                                        # the default grid, as in the next line
     python sweep.py --envs hopper --datasets medium medium-replay --backbones mingru minlstm mamba attention \\
-        --seeds 0 1 2 --contexts window --preset cpu
+        --seeds 0 1 2 --regimes window --preset cpu
     python sweep.py --seeds 3 4                            # more seeds: finished cells are skipped
     python sweep.py --ray-address auto                     # one Ray task per cell on a running cluster
     python sweep.py --preset paper --datasets medium --backbones mingru attention   # on a GPU: its own table
     python sweep.py --backbones mingru -- --steps 2000     # flags after -- go to every train.py
     python sweep.py --final-episodes 50 --target-sweep 600 1200 1800 2400 3000 3600 4200 -- --steps 50000
 
-A cell is (env, dataset, backbone, context, seed, preset); its name leaves out the cpu preset
+A cell is (env, dataset, backbone, regime, seed, preset); its name leaves out the cpu preset
 (hopper-medium-mingru-window-s0, hopper-medium-mingru-window-paper-s0). Each runs train.py, then evaluate.py (with
 the run's num_envs), as subprocesses, in <out>/<cell name>, with their output
 in <cell name>/sweep.log. It then writes <results>/<cell name>.json: status ("ok", or "failed"
@@ -41,11 +41,13 @@ its workers at niceness 15: on a machine busy with other work, cells there wait 
 
 The exit status is 1 when any cell of the grid is failed (including skipped failed ones).
 """
+import contextlib
 import json
 import math
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -55,35 +57,40 @@ from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
 
-from agents.decision import CONTEXTS, agent_version
+from agents.decision import agent_version, saved_config
+from agents.regimes import REGIMES
 from envs import DATASETS, ENVS, load_dataset
 from envs.load import data_id, recorded_data_id
 from minrnn import BACKBONES
-from suite.runutils import (NON_NEGATIVE, POSITIVE, RUN_IN_USE_STATUS, atomic_path, check_choices, expected_errors, load_checkpoint, parse_config,
-                            pick_device)
-from train import load_config
+from suite.rundir import read_result
+from suite.runutils import (NON_NEGATIVE, POSITIVE, RUN_IN_USE_STATUS, Interrupted, StopSignals, atomic_path, each_of,
+                            expected_errors, one_of,
+                            parse_config, pick_device, refuse_renamed_flags)
+from suite.training import PRESETS, load_config
 
 REPO = Path(__file__).resolve().parent
 # what the checkout sends to Ray's nodes leaves out run directories, results and history
 RAY_EXCLUDES = [".git", "runs", "results", "benchmarks/results", "docs"]
+# train.py's exit statuses when SIGINT or SIGTERM stopped it at a checkpoint (128 + the signal's number)
+INTERRUPTED_STATUSES = (128 + signal.SIGINT, 128 + signal.SIGTERM)
 RAY_RETRIES = 3  # times a cell whose node died is started again elsewhere
 # train.py flags that the sweep sets per cell; passing them after -- would break the grid
-CELL_FLAGS = ("--env", "--dataset", "--backbone", "--context", "--seed", "--preset", "--out", "--resume")
+CELL_FLAGS = ("--env", "--dataset", "--backbone", "--regime", "--seed", "--preset", "--out", "--resume")
 
 
 @dataclass
 class SweepConfig:
-    envs: list[str] = field(default_factory=lambda: ["hopper"])
+    envs: list[str] = field(default_factory=lambda: ["hopper"])  # the MuJoCo envs of the grid
     datasets: list[str] = field(default_factory=lambda: ["medium", "medium-replay"])  # as train.py's --dataset
-    backbones: list[str] = field(default_factory=lambda: ["mingru", "minlstm", "mamba", "attention"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    contexts: list[str] = field(default_factory=lambda: ["window"])
-    preset: str = "cpu"
+    backbones: list[str] = field(default_factory=lambda: ["mingru", "minlstm", "mamba", "attention"])  # of the grid
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds of the grid
+    regimes: list[str] = field(default_factory=lambda: ["window"])  # the regimes of the grid
+    preset: str = "cpu"  # train.py's preset for every cell (the paper preset's cells are named apart)
     workers: int = 0  # cells at once in the local pool; 0: the cores divided by each cell's threads
     ray_address: str = ""  # run on Ray: "local" (a new instance here), "auto", or "ray://host:port"
     out: str = "runs/sweep"  # run directories
     results: str = "results/cells"  # one JSON per cell
-    retry_failed: bool = False
+    retry_failed: bool = False  # run the cells whose JSON says failed again
     final_episodes: int = 0  # episodes per target in the evaluation after the last step; 0: the run's eval_episodes
     target_sweep: list[float] = field(default_factory=list)  # targets of a return-conditioning sweep after the last step
     sweep_episodes: int = 20  # episodes per target of that sweep
@@ -94,9 +101,9 @@ class Cell:
     env: str
     dataset: str  # as train.py's --dataset takes it
     backbone: str
-    context: str
+    regime: str
     seed: int
-    preset: str = "cpu"
+    preset: str = "cpu"  # train.py's preset for every cell (the paper preset's cells are named apart)
 
     @property
     def task(self) -> str:
@@ -108,7 +115,7 @@ class Cell:
     def name(self) -> str:
         """The preset appears unless it is cpu, so a paper-preset grid lives beside the cpu one."""
         preset = "" if self.preset == "cpu" else f"-{self.preset}"
-        return f"{self.task}-{self.backbone}-{self.context}{preset}-s{self.seed}"
+        return f"{self.task}-{self.backbone}-{self.regime}{preset}-s{self.seed}"
 
     def keys(self) -> dict:
         return {**asdict(self), "task": self.task, "name": self.name}
@@ -157,22 +164,6 @@ def run_logged(args: list[str], log_path: Path, workdir: str) -> tuple[int, floa
     return status, seconds, "\n".join(lines[-15:])[-3000:]
 
 
-def read_curves(tb_dir: Path) -> dict[str, list[list[float]]]:
-    """[step, value] pairs of the eval normalized returns and the training loss in a run's tensorboard logs.
-
-    A resumed run rewrites the steps after its last checkpoint into a new event file; the later value wins.
-    """
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0}).Reload()
-    curves = {}
-    for tag in events.Tags()["scalars"]:
-        if tag.startswith("eval/normalized_return_") or tag == "train/loss":
-            by_step = {event.step: event.value for event in events.Scalars(tag)}
-            curves[tag] = [[step, by_step[step]] for step in sorted(by_step)]
-    return curves
-
-
 def new_record(cell: Cell, run_dir: str) -> dict:
     return {"status": "failed", "error": None, "cell": cell.keys(), "run_dir": run_dir}
 
@@ -199,38 +190,83 @@ def run_cell(cell: Cell, train_argv: list[str], eval_argv: list[str], sweep_argv
                                                      path / "sweep.log", workdir)
         if status == RUN_IN_USE_STATUS:  # another process is training this cell: its result is that one's
             return record | {"status": "in use", "error": tail}
+        if status in INTERRUPTED_STATUSES:  # stopped at a checkpoint: the next sweep resumes it
+            return record | {"status": "interrupted", "error": tail}
         if status == 0:
             status, record["evaluate_s"], tail = run_logged(eval_argv, path / "sweep.log", workdir)
         if status == 0 and sweep_argv:
             status, record["target_sweep_s"], tail = run_logged(sweep_argv, path / "sweep.log", workdir)
         config_path = path / "config.json"
-        record["train_config"] = json.loads(config_path.read_text()) if config_path.exists() else None
+        record["train_config"] = saved_config(json.loads(config_path.read_text())) if config_path.exists() else None
         record["agent_version"] = agent_version(record["train_config"]) if record["train_config"] else None
         record["machine"] = describe_machine(record["train_config"]["device"] if record["train_config"] else "auto")
         if status != 0:
             record["error"] = tail
             return record
-        record["evaluation"] = json.loads((path / "evaluate.json").read_text())
-        if sweep_argv:
-            record["target_sweep"] = json.loads((path / "target_sweep.json").read_text())
-        record["curves"] = read_curves(path / "tb")
-        record["data"] = load_checkpoint(path / "checkpoint.pt").get("data")
+        record |= read_result(path, target_sweep="target_sweep.json" if sweep_argv else None)
         record["status"] = "ok"
     except Exception as error:
         record["error"] = f"{type(error).__name__}: {error}"
     return record
 
 
+def ignore_stop_signals() -> None:
+    """A pool worker's: SIGTERM and SIGINT are for its train.py, which checkpoints and exits; the worker
+    waits for it and returns the cell's record."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (its children, theirs, ...), from Linux's /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
 def run_local(tasks: list[tuple], workers: int):
-    """Yield each cell's record as it finishes, from a pool of `workers` processes."""
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    """Yield each cell's record as it finishes, from a pool of `workers` processes.
+
+    SIGTERM or SIGINT stop the sweep: cells not started are dropped, each running train.py is sent SIGTERM
+    and saves its checkpoint (an "interrupted" record, no cell JSON), and `Interrupted` is raised once
+    they have all returned; rerunning the sweep resumes them."""
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=ignore_stop_signals) as pool, \
+            StopSignals() as signals:
         futures = {pool.submit(run_cell, *task): task for task in tasks}
-        for future in as_completed(futures):
-            cell, *_, run_dir, _ = futures[future]
-            try:
-                yield future.result()
-            except Exception as error:  # the worker process died
-                yield {**new_record(cell, run_dir), "error": f"{type(error).__name__}: {error}"}
+        pending = set(futures)
+        signals.urgent = True
+        try:
+            for future in as_completed(futures):
+                pending.discard(future)
+                yield record_of(future, futures[future])
+        except Interrupted:
+            signals.urgent = False
+            for future in pending:
+                future.cancel()
+            for pid in descendants(os.getpid()):  # train.py and evaluate.py; the workers ignore it
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            for future in as_completed([future for future in pending if not future.cancelled()]):
+                yield record_of(future, futures[future])
+            raise
+
+
+def record_of(future, task: tuple) -> dict:
+    cell, *_, run_dir, _ = task
+    try:
+        return future.result()
+    except Exception as error:  # the worker process died
+        return {**new_record(cell, run_dir), "error": f"{type(error).__name__}: {error}"}
 
 
 def run_cell_on_ray_node(*task) -> dict:
@@ -238,6 +274,52 @@ def run_cell_on_ray_node(*task) -> dict:
     import ray
 
     return {**run_cell(*task), "ray_node": ray.util.get_node_ip_address()}
+
+
+RAY_CONNECT_TIMEOUT_S = 20  # for a Ray address to answer; ray.init itself retries for minutes
+RAY_TOKEN_NEEDED = ("a cluster started with RAY_AUTH_MODE=token admits only clients with its token: copy its token "
+                    "file (the RAY_AUTH_TOKEN_PATH its nodes run with, else ~/.ray/auth_token on its head) to this "
+                    "machine and run sweep.py with RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<that file> "
+                    "(or RAY_AUTH_TOKEN=<the token>)")
+
+
+def check_ray_cluster(address: str) -> None:
+    """Stop in one line, within RAY_CONNECT_TIMEOUT_S, where ray.init would print its retries for minutes:
+    nothing answers at `address` (host:port of a head, "auto"'s cluster, or ray://host:port), or the
+    cluster takes token authentication and this process sends no token or another one. One gRPC call
+    to the cluster, with the token ray.init would send."""
+    import grpc
+    from ray._private.services import canonicalize_bootstrap_address_or_die
+    from ray._raylet import AuthenticationMode, AuthenticationTokenLoader, get_authentication_mode
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    if address == "local":  # a new instance, here
+        return
+    target = canonicalize_bootstrap_address_or_die(address) if address == "auto" else address.removeprefix("ray://")
+    tokens = AuthenticationTokenLoader.instance()
+    has_token = tokens.has_token(ignore_auth_mode=True)
+    # ray.init sends the token in token mode; for "auto" it turns token mode on itself when it finds one
+    sends_token = has_token and (get_authentication_mode() == AuthenticationMode.TOKEN or address == "auto")
+    if get_authentication_mode() == AuthenticationMode.TOKEN and not has_token:
+        raise ValueError(f"RAY_AUTH_MODE=token, but this process has no token (none in RAY_AUTH_TOKEN, "
+                         f"RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) for --ray-address {address}; {RAY_TOKEN_NEEDED}")
+    with grpc.insecure_channel(target) as channel:
+        try:  # the call ray.init starts with; a Ray Client server (ray://) answers it as unimplemented
+            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(), timeout=RAY_CONNECT_TIMEOUT_S,
+                metadata=list(tokens.get_token_for_http_header(ignore_auth_mode=True).items()) if sends_token else [])
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                sent = "a token it does not take" if sends_token else (
+                    "no token (RAY_AUTH_MODE is not token)" if has_token else "no token")
+                raise ValueError(f"the Ray cluster at --ray-address {address} refused this process, which sent "
+                                 f"{sent}; {RAY_TOKEN_NEEDED}") from None
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise ValueError(f"--ray-address {address}: no Ray cluster answers there "
+                                 f"({error.details()}); allowed: the address of a running "
+                                 f"cluster's head, host:port as `ray start --head` prints it (port 6379 unless "
+                                 f"--port), \"auto\" on one of its nodes, or \"local\": start the cluster, or check "
+                                 f"the host, the port and that this machine reaches it") from None
 
 
 def run_on_ray(tasks: list[tuple], resources: list[tuple[int, int]], address: str):
@@ -274,15 +356,39 @@ def cell_resources(train_config) -> tuple[int, int]:
     return train_config.threads or os.cpu_count(), gpus
 
 
+def write_cell(record: dict, cfg: SweepConfig, command: str, code: dict | None, data_mean: dict, data: dict,
+               failed: list, counter: str) -> None:
+    """Write a finished cell's JSON (a failed one too) with what the sweep knows of it, and say how it went."""
+    record |= {"sweep_command": command, "code": code}
+    record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
+    loaded, trained_on = data[record["cell"]["env"], record["cell"]["dataset"]], record.get("data")
+    if record["status"] == "ok" and trained_on != loaded:
+        record |= {"status": "failed",
+                   "error": f"the cell trained on {trained_on['id']} (sha256 {trained_on['sha256']}), "
+                            f"not on the sweep's {loaded['id']} (sha256 {loaded['sha256']})"}
+    record["data"] = loaded
+    with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    if record["status"] == "ok":
+        target = record["evaluation"]["results"][0]
+        outcome = (f"ok, normalized {target['normalized_mean']:.1f} at target {target['target_return']:.0f}, "
+                   f"train {record['train_s']:.0f} s")
+    else:
+        failed.append(record)
+        outcome = f"FAILED: {record['error'].splitlines()[-1] if record['error'] else ''}"
+    print(f"{counter} {record['cell']['name']}: {outcome}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     split = argv.index("--") if "--" in argv else len(argv)
-    checks = {"final_episodes": NON_NEGATIVE, "sweep_episodes": POSITIVE,
+    checks = {"envs": each_of(ENVS), "backbones": each_of(BACKBONES), "regimes": each_of(REGIMES), "preset": one_of(PRESETS),
+              "workers": NON_NEGATIVE, "final_episodes": NON_NEGATIVE, "sweep_episodes": POSITIVE,
               "target_sweep": (lambda v: all(math.isfinite(x) for x in v), "finite numbers, e.g. 600 1200 1800")}
+    refuse_renamed_flags(argv[:split], {"--contexts": "--regimes"})
     cfg, train_flags = parse_config(SweepConfig, __doc__, argv[:split], checks=checks), argv[split + 1:]
-    check_choices("--envs", cfg.envs, ENVS)
-    check_choices("--backbones", cfg.backbones, BACKBONES)
-    check_choices("--contexts", cfg.contexts, CONTEXTS)
+    if cfg.ray_address:  # before any dataset is loaded (or generated)
+        check_ray_cluster(cfg.ray_address)
     for dataset in cfg.datasets:
         if dataset not in DATASETS and not dataset.startswith(("d4rl:", "minari:")) and not Path(dataset).is_file():
             raise ValueError(f"unknown value {dataset!r} in --datasets; valid: {', '.join(DATASETS)}, "
@@ -290,13 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     for flag in train_flags:
         if flag.split("=")[0] in CELL_FLAGS:
             raise ValueError(f"{flag} after -- is set per cell by the sweep; use sweep.py's own flags "
-                             f"(--envs, --datasets, --backbones, --contexts, --seeds, --preset, --out)")
+                             f"(--envs, --datasets, --backbones, --regimes, --seeds, --preset, --out)")
     command = shlex.join(["python", "sweep.py", *argv])
     # seed by seed, so that an interrupted sweep has every other cell at its first seeds; one backbone's
     # regimes one after the other, so that the cells a regime comparison pairs run on the same machine
     # (figures differ between CPU models) even when a sweep spans sessions on different machines
-    cells = [Cell(env, dataset, backbone, context, seed, cfg.preset) for seed, env, dataset, backbone, context
-             in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.backbones, cfg.contexts)]
+    cells = [Cell(env, dataset, backbone, regime, seed, cfg.preset) for seed, env, dataset, backbone, regime
+             in product(cfg.seeds, cfg.envs, cfg.datasets, cfg.backbones, cfg.regimes)]
 
     # a cell made by another agent version (cells before versions existed: 1) is made again
     version = agent_version(asdict(load_config(["--preset", cfg.preset, *train_flags])))
@@ -330,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     for cell in todo:
         run_dir = str(Path(cfg.out) / cell.name)
         train_argv = ["train.py", "--preset", cfg.preset, "--env", cell.env, "--dataset", cell.dataset,
-                      "--backbone", cell.backbone, "--context", cell.context, "--seed", str(cell.seed),
+                      "--backbone", cell.backbone, "--regime", cell.regime, "--seed", str(cell.seed),
                       "--out", run_dir, *train_flags]
         train_config = load_config(train_argv[1:])  # the config train.py will resolve; bad flags fail here
         cpus, gpus = cell_resources(train_config)
@@ -352,31 +458,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // max((cpus for cpus, _ in resources), default=1))
         records = run_local(tasks, min(workers, max(1, len(tasks))))
-    failed_now, in_use, code = [], 0, describe_code(os.getcwd())
-    for done, record in enumerate(records, 1):
-        if record["status"] == "in use":  # no record: the process that holds the run writes it
-            in_use += 1
-            print(f"[{done}/{len(todo)}] {record['cell']['name']}: left to the process training it "
-                  f"({record['error'].splitlines()[-1]})", flush=True)
-            continue
-        record |= {"sweep_command": command, "code": code}
-        record["dataset_mean_normalized"] = data_mean[record["cell"]["env"], record["cell"]["dataset"]]
-        loaded, trained_on = data[record["cell"]["env"], record["cell"]["dataset"]], record.get("data")
-        if record["status"] == "ok" and trained_on != loaded:
-            record |= {"status": "failed",
-                       "error": f"the cell trained on {trained_on['id']} (sha256 {trained_on['sha256']}), "
-                                f"not on the sweep's {loaded['id']} (sha256 {loaded['sha256']})"}
-        record["data"] = loaded
-        with atomic_path(Path(cfg.results) / f"{record['cell']['name']}.json") as tmp:
-            tmp.write_text(json.dumps(record, indent=1))
-        if record["status"] == "ok":
-            target = record["evaluation"]["results"][0]
-            outcome = (f"ok, normalized {target['normalized_mean']:.1f} at target {target['target_return']:.0f}, "
-                       f"train {record['train_s']:.0f} s")
-        else:
-            failed_now.append(record)
-            outcome = f"FAILED: {record['error'].splitlines()[-1] if record['error'] else ''}"
-        print(f"[{done}/{len(todo)}] {record['cell']['name']}: {outcome}", flush=True)
+    failed_now, in_use, interrupted, code = [], 0, 0, describe_code(os.getcwd())
+    try:
+        for done, record in enumerate(records, 1):
+            if record["status"] == "interrupted":  # no record: the next sweep resumes it from its checkpoint
+                interrupted += 1
+                print(f"[{done}/{len(todo)}] {record['cell']['name']}: interrupted, its checkpoint kept", flush=True)
+            elif record["status"] == "in use":  # no record: the process that holds the run writes it
+                in_use += 1
+                print(f"[{done}/{len(todo)}] {record['cell']['name']}: left to the process training it "
+                      f"({record['error'].splitlines()[-1]})", flush=True)
+            else:
+                write_cell(record, cfg, command, code, data_mean, data, failed_now, f"[{done}/{len(todo)}]")
+    except Interrupted as stop:
+        raise Interrupted(f"{stop}: {interrupted} running cell(s) stopped at their checkpoints, the cells not "
+                          f"started dropped; rerun the same command to go on", stop.signum) from None
 
     print(f"done {len(todo) - in_use} ({len(todo) - in_use - len(failed_now)} ok, {len(failed_now)} failed), "
           f"skipped {skipped} ({len(failed_before)} of them failed before), {in_use} left to another process")

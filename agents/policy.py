@@ -2,8 +2,9 @@
 
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
-    from agents.policy import RewardInObservation, load_policy
+    from agents.policy import RewardInObservation
     from envs import make_env
+    from suite.rundir import load_policy
 
     policy = load_policy("runs/hopper-medium-mingru-window-s0")  # target: the env's first (DT) target
     env = make_vec_env(lambda: make_env(policy.env), n_envs=10, seed=100, wrapper_class=RewardInObservation)
@@ -20,25 +21,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from agents.decision import Actor, AgentConfig, DecisionAgent, saved_config
-from envs.specs import env_spec
-from suite.runutils import checkpoint_file, load_checkpoint
-
-
-def load_agent(path, device="cpu") -> tuple[DecisionAgent, dict]:
-    """The agent saved in a run directory's checkpoint.pt or a checkpoint file, in eval mode, and the run's config."""
-    path = checkpoint_file(path)
-    checkpoint = load_checkpoint(path)
-    config = checkpoint["config"]
-    saved = saved_config(config)
-    agent_config = AgentConfig(**{k: saved[k] for k in AgentConfig.__dataclass_fields__})
-    agent = DecisionAgent(agent_config, checkpoint["obs_dim"], checkpoint["act_dim"])
-    try:
-        agent.load_state_dict(checkpoint["agent"])
-    except RuntimeError as error:  # weights of another architecture than its config describes
-        raise ValueError(f"{path}: its weights do not fit the agent its config describes "
-                         f"({str(error).splitlines()[0]}); was it written by another version of train.py?") from error
-    return agent.to(device).eval(), config
+from agents.decision import DecisionAgent
+from agents.regimes import Actor
 
 
 class RewardInObservation(gym.Wrapper):
@@ -87,7 +71,7 @@ class DecisionPolicy:
         rewards = np.reshape(observation["reward"], -1).astype(np.float64)
         if state is None:
             rows = len(observations)
-            state = Rollout(Actor(self.agent, rows), np.zeros(rows), np.zeros(rows, dtype=np.int64))
+            state = Rollout(self.agent.actor(rows), np.zeros(rows), np.zeros(rows, dtype=np.int64))
             starting = np.ones(rows, dtype=bool)
         else:
             starting = np.reshape(False if episode_start is None else episode_start, -1).astype(bool)
@@ -95,11 +79,3 @@ class DecisionPolicy:
         state.t = np.where(starting, 0, state.t + 1)
         actions = state.actor.act(self.target_return - state.episode_return, observations, state.t)
         return (actions if np.ndim(observation["observation"]) == 2 else actions[0]), state
-
-
-def load_policy(path, target_return: float | None = None, device="cpu") -> DecisionPolicy:
-    """The agent of a run directory (or checkpoint file) as a policy; the target return defaults to
-    its env's first Decision Transformer target (hopper: 3600)."""
-    agent, config = load_agent(path, device)
-    target = env_spec(config["env"]).target_returns[0] if target_return is None else target_return
-    return DecisionPolicy(agent, config["env"], target)

@@ -20,8 +20,10 @@ row sees and from which backbone state, and the acting path that computes the sa
            keys and values per layer as the state (the Transformer-XL recurrence, with a banded
            mask): training chunk by chunk and acting with the sliding cache compute the same.
 
-A regime is one class here; the rest of the suite asks it for a sampler, for the backbone
-options it needs, and whether acting carries the state (`carries_state`) or recomputes.
+A regime is one class here, owning how it samples (`sampler`), the backbone options it needs
+(`backbone_options`), how the agent acts (`actor`: a `RecomputingActor` or a `CarriedStateActor`) and
+the actions training teaches for a whole trajectory (`predict_trajectory`). The agent is used through
+its own methods (embed, forward, backbone, predict_action), so this module does not import it.
 """
 import numpy as np
 import torch
@@ -68,14 +70,16 @@ class EpisodeData:
 
 
 class Sampler:
-    """Draws training batches; `carry` takes the backbone state a step ended with (used by stream)."""
+    """Draws training batches: `sample(device, state)` with the state the previous batch ended with
+    (`carried`); only the stream regime's rows continue from it."""
 
     def __init__(self, data: EpisodeData, batch_size: int, segment_len: int, seed: int):
         self.data, self.batch_size, self.segment_len = data, batch_size, segment_len
         self.rng = np.random.default_rng(seed)
 
-    def carry(self, state) -> None:
-        pass
+    def carried(self, state):
+        """What of a batch's final backbone state the next batch starts from: nothing, but in stream."""
+        return None
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -85,13 +89,13 @@ class Sampler:
 
 
 class WindowSampler(Sampler):
-    def sample(self, device) -> dict:
+    def sample(self, device, state=None) -> dict:
         episode = self.data.draw_by_steps(self.rng, self.batch_size)
         return self.data.gather(episode, self.rng.integers(0, self.data.lengths[episode]), self.segment_len, device)
 
 
 class EpisodeSampler(Sampler):
-    def sample(self, device) -> dict:
+    def sample(self, device, state=None) -> dict:
         episode = self.data.draw_by_steps(self.rng, self.batch_size)
         return self.data.gather(episode, np.zeros(self.batch_size, int), self.segment_len, device, trim=True)
 
@@ -103,9 +107,8 @@ class StreamSampler(Sampler):
         super().__init__(data, batch_size, segment_len, seed)
         self.episode = np.zeros(batch_size, int)
         self.offset = np.full(batch_size, np.iinfo(np.int64).max)  # every row starts an episode first
-        self.state = None
 
-    def sample(self, device) -> dict:
+    def sample(self, device, state=None) -> dict:
         starting = self.offset >= self.data.lengths[self.episode]
         # episodes drawn uniformly: a row spends time on an episode in proportion to its length,
         # so every step of the data is trained on alike
@@ -113,54 +116,168 @@ class StreamSampler(Sampler):
         self.offset[starting] = 0
         batch = self.data.gather(self.episode, self.offset, self.segment_len, device)
         self.offset += self.segment_len
-        if self.state is not None:
-            batch["state"] = Backbone.reset_state(self.state, torch.as_tensor(starting, device=device))
+        if state is not None:
+            batch["state"] = Backbone.reset_state(state, torch.as_tensor(starting, device=device))
         return batch
 
-    def carry(self, state) -> None:
-        self.state = [tuple(t.detach() for t in layer) for layer in state]
+    def carried(self, state):
+        """The state, detached: no gradient flows across chunks."""
+        return [tuple(t.detach() for t in layer) for layer in state]
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "episode": self.episode.copy(), "offset": self.offset.copy(),
-                "state": self.state}
+        return {**super().state_dict(), "episode": self.episode.copy(), "offset": self.offset.copy()}
 
     def load_state_dict(self, saved: dict) -> None:
         super().load_state_dict(saved)
-        self.episode, self.offset, self.state = saved["episode"].copy(), saved["offset"].copy(), saved["state"]
+        self.episode, self.offset = saved["episode"].copy(), saved["offset"].copy()
+
+
+class Actor:
+    """Acts in `num_envs` environments one timestep at a time, as training taught.
+
+    Call `act` once per environment step with each env's return-to-go, observation and
+    timestep; a row whose timestep is 0 starts a new episode. `taken_actions` are the actions
+    executed after the previous call when they differ from what it returned (a recorded
+    trajectory replayed, say).
+    """
+
+    def __init__(self, agent, num_envs: int):
+        self.agent, self.num_envs = agent.eval(), num_envs
+        param = next(agent.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.previous = None  # (action, timestep) of the last call, fed as the next a-token
+
+    def _tensor(self, values, dtype=None):
+        """A copy, never a view: `previous` keeps this step's timesteps for the next a-token, and a
+        caller may advance its array in place (rollout's `t += 1` did: a_t took t + 1's embedding)."""
+        return torch.tensor(np.asarray(values), device=self.device, dtype=dtype or self.dtype)
+
+    @torch.inference_mode()
+    def act(self, returns_to_go, observations, timesteps, taken_actions=None) -> np.ndarray:
+        rtg, obs = self._tensor(returns_to_go), self._tensor(observations)
+        t = self._tensor(timesteps, torch.long)
+        if taken_actions is not None:
+            self.previous = (self._tensor(taken_actions), self.previous[1])
+        action = self.step(rtg, obs, t)
+        self.previous = (action, t)
+        return action.cpu().numpy()
+
+
+class CarriedStateActor(Actor):
+    """Steps the backbone from the state it carries since t = 0 (episode and stream regimes)."""
+
+    def __init__(self, agent, num_envs: int):
+        super().__init__(agent, num_envs)
+        self.state = agent.backbone.init_state(num_envs)
+
+    def step(self, rtg, obs, t):
+        """Runs the backbone over the previous step's action token and this step's return and
+        state tokens in one call from the carried state (a call costs about the same for 1 or 3
+        tokens). Rows starting an episode drop the action token and restart from a zero state."""
+        agent, backbone = self.agent, self.agent.backbone
+        starting = t == 0
+        if self.previous is None:
+            action, previous_t = obs.new_zeros(self.num_envs, agent.act_dim), t
+        else:
+            action, previous_t = self.previous
+        # one embed call over two timesteps (the previous one, this one), of which the tokens
+        # a_{t-1}, R_t, s_t are used; the unused slots repeat this step's values
+        pair = [torch.stack([x, x], dim=1) for x in (rtg, obs, action)]
+        tokens = agent.embed(*pair, torch.stack([previous_t, t], dim=1))[:, 2:5]
+        if self.previous is None or starting.any():
+            if self.previous is not None:
+                _, self.state = backbone.step(tokens[:, 0], self.state)
+            self.state = backbone.reset_state(self.state, starting)
+            tokens = tokens[:, 1:]
+        out, self.state = backbone(tokens, self.state)
+        return agent.predict_action(out[:, -1])
+
+
+class RecomputingActor(Actor):
+    """Reruns the last K steps from a zero state at every step (window regime)."""
+
+    def __init__(self, agent, num_envs: int):
+        super().__init__(agent, num_envs)
+        k, floats = agent.cfg.context_len, {"device": self.device, "dtype": self.dtype}
+        self.history = {"rtg": torch.zeros(num_envs, k, **floats),
+                        "obs": torch.zeros(num_envs, k, agent.obs_dim, **floats),
+                        "act": torch.zeros(num_envs, k, agent.act_dim, **floats),
+                        "t": torch.zeros(num_envs, k, dtype=torch.long, device=self.device)}
+        self.filled = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.rows = torch.arange(num_envs, device=self.device)
+
+    def step(self, rtg, obs, t):
+        h, k, rows = self.history, self.agent.cfg.context_len, self.rows
+        if self.previous is not None:
+            h["act"][rows, self.filled - 1] = self.previous[0]
+        self.filled = torch.where(t == 0, 0, self.filled)
+        full = self.filled == k  # slide full windows left by one step
+        for v in h.values():
+            v[full] = v[full].roll(-1, dims=1)
+        self.filled = torch.clamp(self.filled + 1, max=k)
+        last = self.filled - 1
+        h["rtg"][rows, last], h["obs"][rows, last], h["t"][rows, last] = rtg, obs, t
+        h["act"][rows, last] = 0.0
+        predicted, _ = self.agent(h["rtg"], h["obs"], h["act"], h["t"])
+        return predicted[rows, last]
 
 
 class Regime:
     name: str
     sampler_class: type
-    carries_state: bool  # acting steps from the carried state from t = 0; else it re-runs the last K steps
+    actor_class: type  # CarriedStateActor: acting steps from the state carried since t = 0; else it reruns K steps
 
     def segment_len(self, context_len: int, max_episode_len: int, data: EpisodeData) -> int:
         return context_len
 
-    def backbone_options(self, backbone: str, context_len: int) -> dict:
+    def backbone_options(self, context_len: int) -> dict:
+        """Options for every mixer that takes them (minrnn.mixer_options)."""
         return {}
 
     def sampler(self, episodes, batch_size: int, context_len: int, max_episode_len: int, seed: int) -> Sampler:
         data = EpisodeData(episodes)
         return self.sampler_class(data, batch_size, self.segment_len(context_len, max_episode_len, data), seed)
 
+    def actor(self, agent, num_envs: int) -> Actor:
+        return self.actor_class(agent, num_envs)
+
+    @torch.no_grad()
+    def predict_trajectory(self, agent, returns_to_go, observations, actions, timesteps):
+        """The actions training teaches for one whole recorded trajectory (batch 1, T steps): one pass
+        from t = 0, which equals the stream regime's chunks with the state carried between them."""
+        return agent(returns_to_go, observations, actions, timesteps)[0]
+
 
 class Window(Regime):
-    name, sampler_class, carries_state = "window", WindowSampler, False
+    name, sampler_class, actor_class = "window", WindowSampler, RecomputingActor
+
+    @torch.no_grad()
+    def predict_trajectory(self, agent, returns_to_go, observations, actions, timesteps):
+        """a_t from the segment t-K+1..t alone."""
+        k, length = agent.cfg.context_len, timesteps.shape[1]
+        first, _ = agent(returns_to_go[:, :k], observations[:, :k], actions[:, :k], timesteps[:, :k])
+        if length <= k:
+            return first
+        windows = [t.unfold(1, k, 1).movedim(-1, 2)[0] if t.dim() == 3 else t.unfold(1, k, 1)[0]
+                   for t in (returns_to_go, observations, actions, timesteps)]
+        later, _ = agent(*windows)  # (T - K + 1, K, act_dim): each window's last step is its prediction
+        return torch.cat([first, later[1:, -1].unsqueeze(0)], dim=1)
 
 
 class Episode(Regime):
-    name, sampler_class, carries_state = "episode", EpisodeSampler, True
+    name, sampler_class, actor_class = "episode", EpisodeSampler, CarriedStateActor
 
     def segment_len(self, context_len, max_episode_len, data):
         return min(max_episode_len, int(data.lengths.max()))
 
 
 class Stream(Regime):
-    name, sampler_class, carries_state = "stream", StreamSampler, True
+    name, sampler_class, actor_class = "stream", StreamSampler, CarriedStateActor
 
-    def backbone_options(self, backbone, context_len):
-        return {"window": 3 * context_len} if backbone == "attention" else {}
+    def backbone_options(self, context_len):
+        """A mixer whose memory grows with the sequence (attention) keeps 3K tokens (K steps), so that
+        training chunk by chunk and acting with a sliding cache compute the same."""
+        return {"window": 3 * context_len}
 
 
 REGIMES = {regime.name: regime for regime in (Window(), Episode(), Stream())}

@@ -2,7 +2,7 @@
 
     python benchmarks/acting.py            # the cpu preset's model size, 10 envs, hopper
 
-Each backbone and regime acts through agents.rollout.rollout (the path evaluate.py uses) and is
+Each backbone and regime acts through agents.evaluation.rollout (the path evaluate.py uses) and is
 compared with the simulator alone: the same vector env stepped with random actions, so the ratio
 is what acting keeps of the simulator's own speed. This machine's speed drifts from minute to
 minute by up to 1.5x, so each row alternates `rounds` times between the simulator alone
@@ -24,12 +24,13 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from agents.decision import CONTEXTS, AgentConfig, DecisionAgent  # noqa: E402
-from agents.rollout import rollout  # noqa: E402
-from envs import make_env  # noqa: E402
+from agents.decision import AgentConfig, DecisionAgent  # noqa: E402
+from agents.regimes import REGIMES  # noqa: E402
+from agents.evaluation import rollout  # noqa: E402
+from envs import ENVS, make_env  # noqa: E402
 from minrnn import BACKBONES  # noqa: E402
-from suite.runutils import check_choices, expected_errors, parse_config, write_report  # noqa: E402
-from train import PRESETS  # noqa: E402
+from suite.runutils import POSITIVE, check_choices, expected_errors, one_of, parse_config, write_report  # noqa: E402
+from suite.training import PRESETS  # noqa: E402
 
 
 @dataclass
@@ -40,6 +41,9 @@ class ActingBenchConfig:
     rounds: int = 5  # each: the simulator alone, then one full-length episode per env
     threads: int = 1
     out: str = "benchmarks/results"
+
+
+CHECKS = {"env": one_of(ENVS), **dict.fromkeys(("num_envs", "rounds", "threads"), POSITIVE)}
 
 
 def full_length_episodes(env: str) -> dict:
@@ -72,8 +76,8 @@ def main(cfg: ActingBenchConfig) -> dict:
     episode_steps = make_env(cfg.env).spec.max_episode_steps
     rows = []
     for name in cfg.backbones.split(","):
-        for context in CONTEXTS:
-            agent_cfg = AgentConfig(backbone=name, context=context, d_model=preset.d_model,
+        for regime in REGIMES:
+            agent_cfg = AgentConfig(backbone=name, regime=regime, d_model=preset.d_model,
                                     n_layers=preset.n_layers, context_len=preset.context_len)
             torch.manual_seed(0)
             agent = DecisionAgent(agent_cfg, obs_dim, act_dim)
@@ -85,7 +89,7 @@ def main(cfg: ActingBenchConfig) -> dict:
                 rounds.append({"simulator_steps_per_s": simulator, "env_steps_per_s": acting,
                                "fraction_of_simulator": acting / simulator})
             fractions = [r["fraction_of_simulator"] for r in rounds]
-            rows.append({"backbone": name, "context": context, "rounds": rounds,
+            rows.append({"backbone": name, "regime": regime, "rounds": rounds,
                          "env_steps_per_s": float(np.median([r["env_steps_per_s"] for r in rounds])),
                          "simulator_steps_per_s": float(np.median([r["simulator_steps_per_s"] for r in rounds])),
                          "fraction_of_simulator": float(np.median(fractions)),
@@ -93,9 +97,9 @@ def main(cfg: ActingBenchConfig) -> dict:
     lines = [f"{cfg.env}, {cfg.num_envs} vector envs, cpu-preset model (d_model {preset.d_model}, "
              f"{preset.n_layers} layers), {cfg.threads} thread(s), episodes of full length "
              f"{env_kwargs or ''}; medians of {cfg.rounds} rounds (simulator alone, then acting)",
-             "", "| backbone | context | env steps/s | simulator alone, steps/s | of the simulator's (range) |",
+             "", "| backbone | regime | env steps/s | simulator alone, steps/s | of the simulator's (range) |",
              "|---|---|---|---|---|"]
-    lines += [f"| {r['backbone']} | {r['context']} | {r['env_steps_per_s']:.0f} | {r['simulator_steps_per_s']:.0f} "
+    lines += [f"| {r['backbone']} | {r['regime']} | {r['env_steps_per_s']:.0f} | {r['simulator_steps_per_s']:.0f} "
               f"| {r['fraction_of_simulator']:.2f} ({r['fraction_min']:.2f}-{r['fraction_max']:.2f}) |" for r in rows]
     print("\n".join(lines))
     result = {"config": asdict(cfg), "rows": rows}
@@ -104,7 +108,7 @@ def main(cfg: ActingBenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    config = parse_config(ActingBenchConfig, __doc__)
+    config = parse_config(ActingBenchConfig, __doc__, checks=CHECKS)
     with expected_errors():
         check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
     main(config)

@@ -27,7 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minrnn import BACKBONES, build_backbone  # noqa: E402
-from suite.runutils import check_choices, expected_errors, parse_config, pick_device, write_report  # noqa: E402
+from suite.runutils import (DEVICE, NON_NEGATIVE, POSITIVE, check_choices, comma_separated, expected_errors,  # noqa: E402
+                            parse_config, pick_device, write_report)
 
 
 @dataclass
@@ -43,6 +44,11 @@ class BenchConfig:
     threads: int = 0  # 0: torch's default, all cores
     device: str = "auto"
     out: str = "benchmarks/results"
+
+
+CHECKS = {**dict.fromkeys(("lengths", "step_batch_sizes", "step_times"), comma_separated(POSITIVE)),
+          **dict.fromkeys(("batch_size", "d_model", "n_layers", "repeats"), POSITIVE), "threads": NON_NEGATIVE,
+          "device": DEVICE}
 
 
 def _ints(text: str) -> list[int]:
@@ -166,7 +172,7 @@ def main(cfg: BenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    config = parse_config(BenchConfig, __doc__)
+    config = parse_config(BenchConfig, __doc__, checks=CHECKS)
     with expected_errors():
         check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
     main(config)

@@ -24,15 +24,15 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.save_util import load_from_pkl
 
-from envs import load_dataset, make_env, normalized_score
+from envs import ENVS, load_dataset, make_env, normalized_score
 from envs.dataset import load_minari
 from envs.generate import GenerateConfig, generate
 from envs.minari_data import suite_dataset_id
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest, data_version, saved_actors
 from envs.policies.actors import save_actor
 from envs.policies.export import write_policies
-from envs.rollout import SACActorPolicy, collect
-from suite.runutils import atomic_path, parse_config
+from envs.collect import SACActorPolicy, collect
+from suite.runutils import NON_NEGATIVE, POSITIVE, atomic_path, one_of, parse_config
 
 
 @dataclass
@@ -44,6 +44,10 @@ class BenchConfig:
     replay_run: str = ""  # a SAC run (envs.train_sac) whose replay buffer to compare medium-replay with
     replay_step: int = 0  # compare up to the last actor at or before this step; 0: as far as the buffer goes
     out: str = "benchmarks/results/datasets.json"
+
+
+CHECKS = {"env": one_of(ENVS), **dict.fromkeys(("num_transitions", "rollout_transitions", "load_transitions"), POSITIVE),
+          "replay_step": NON_NEGATIVE}
 
 
 def policies_dir(cfg: BenchConfig, scratch: Path) -> tuple[Path, str]:
@@ -155,4 +159,4 @@ def main(cfg: BenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_config(BenchConfig, __doc__))
+    main(parse_config(BenchConfig, __doc__, checks=CHECKS))

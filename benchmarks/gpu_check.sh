@@ -12,7 +12,7 @@
 #   python3 -m pip download --only-binary=:all: --python-version 3.12 -d .whl gymnasium==1.4.0 \
 #       mujoco==4.0.0 minari==0.5.4 moviepy==2.2.1
 #   python -c "from envs import load_dataset; from envs.d4rl import write_d4rl_file; \
-#       write_d4rl_file('.whl/hopper_medium_replay-v2.hdf5', load_dataset('hopper-medium-replay'))"
+#       write_d4rl_file('.whl/hopper_medium_replay-v2.hdf5', *load_dataset('hopper-medium-replay').flat())"
 #   device run: bash benchmarks/gpu_check.sh .whl/hopper_medium_replay-v2.hdf5
 # Without a GPU it runs the same steps at smoke sizes on the CPU, to check the script itself.
 set -euo pipefail

@@ -4,8 +4,10 @@
 
 Starts a head (`ray start --head`) and a second node (`ray start --address`, node IP 127.0.0.2),
 `cpus_per_node` CPUs each, each with its own data directories (D4RL_DATASET_DIR,
-MINARI_DATASETS_PATH). A D4RL-layout file is served over HTTP as D4RL's hopper-medium-v2 (D4RL_URL):
-every node, and the driver, downloads its own copy, as from D4RL's server. The driver runs
+MINARI_DATASETS_PATH), all with token authentication: the benchmark makes its own token in its
+scratch directory and passes it to every node and the driver (RAY_AUTH_TOKEN_PATH; no ~/.ray/auth_token
+needed). A D4RL-layout file is served over HTTP as D4RL's hopper-medium-v2 (D4RL_URL): every node,
+and the driver, downloads its own copy, as from D4RL's server. The driver runs
 `sweep.py --ray-address <head>` over `cells` small cells with a relative --out, which puts each run
 directory in its node's copy of the checkout. When the second node starts its second cell, the node
 is stopped: its raylet and everything under it killed. Checks, printed and written to `out`: every
@@ -18,6 +20,7 @@ import http.server
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -31,7 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.datasets import write_flat_file  # noqa: E402
-from suite.runutils import atomic_path, parse_config  # noqa: E402
+from minrnn import BACKBONES  # noqa: E402
+from suite.runutils import (POSITIVE, SEED, atomic_path, check_choices, comma_separated, expected_errors,  # noqa: E402
+                            parse_config)
 
 SECOND_NODE_IP = "127.0.0.2"
 
@@ -45,6 +50,11 @@ class ClusterConfig:
     rows: int = 5000  # transitions in the served dataset
     port: int = 6390
     out: str = "benchmarks/results/ray-cluster.json"
+
+
+CHECKS = {"cpus_per_node": POSITIVE, "rows": POSITIVE, "seeds": comma_separated(SEED),
+          "steps": (lambda v: v >= 2, ">= 2 (a cell evaluates at half its steps)"),
+          "port": (lambda v: 0 < v < 2**16, "a port number in [1, 65535]")}
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -84,6 +94,16 @@ def running_cell(processes: dict[int, str]) -> str | None:
     return None
 
 
+def cluster_env(scratch: Path) -> dict:
+    """The environment every node and the driver run with: token authentication, with the cluster's own
+    token made here in `scratch` and passed as RAY_AUTH_TOKEN_PATH (nothing read from or written to ~/.ray)."""
+    token = scratch / "auth_token"
+    token.touch(mode=0o600)  # readable by this user alone, as ~/.ray/auth_token
+    token.write_text(secrets.token_hex(32))  # the form of `ray get-auth-token --generate`'s tokens
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_worker_niceness": "0"}
+
+
 def main(cfg: ClusterConfig) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="ray-cluster-"))
     served = scratch / "served"
@@ -91,8 +111,7 @@ def main(cfg: ClusterConfig) -> dict:
     write_flat_file(served / "hopper_medium-v2.hdf5", "hopper", cfg.rows)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    common = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0",
-              "D4RL_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+    common = {**cluster_env(scratch), "D4RL_URL": f"http://127.0.0.1:{server.server_address[1]}"}
 
     def node_env(name: str) -> dict:
         return {**common, "D4RL_DATASET_DIR": str(scratch / name / "d4rl"),
@@ -158,5 +177,8 @@ def main(cfg: ClusterConfig) -> dict:
 
 
 if __name__ == "__main__":
-    summary = main(parse_config(ClusterConfig, __doc__))
+    config = parse_config(ClusterConfig, __doc__, checks=CHECKS)
+    with expected_errors():
+        check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
+    summary = main(config)
     sys.exit(0 if all(summary["checks"].values()) else 1)

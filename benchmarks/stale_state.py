@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import train  # noqa: E402
-from envs import load_dataset  # noqa: E402
-from minrnn import Backbone  # noqa: E402
-from suite.runutils import parse_config, seed_everything, write_report  # noqa: E402
+from suite import training  # noqa: E402
+from envs import DATASETS, ENVS, load_dataset  # noqa: E402
+from minrnn import BACKBONES, Backbone  # noqa: E402
+from suite.runutils import (POSITIVE, SEED, check_choices, expected_errors, one_of, parse_config,  # noqa: E402
+                            seed_everything, write_report)
 
 
 @dataclass
@@ -43,6 +44,10 @@ class StaleStateConfig:
     seed: int = 0
     threads: int = 1
     out: str = "benchmarks/results"
+
+
+CHECKS = {"preset": one_of(training.PRESETS), "env": one_of(ENVS), "dataset": one_of(DATASETS), "seed": SEED,
+          **dict.fromkeys(("steps", "every", "threads"), POSITIVE)}
 
 
 def fresh_state(agent, sampler, carried):
@@ -77,20 +82,20 @@ def score(agent, sampler, batch) -> dict | None:
 
 
 def run(cfg: StaleStateConfig, backbone: str) -> dict:
-    run_cfg = train.load_config(["--preset", cfg.preset, "--env", cfg.env, "--dataset", cfg.dataset,
-                                 "--backbone", backbone, "--context", "stream", "--seed", str(cfg.seed)])
+    run_cfg = training.load_config(["--preset", cfg.preset, "--env", cfg.env, "--dataset", cfg.dataset,
+                                    "--backbone", backbone, "--regime", "stream", "--seed", str(cfg.seed)])
     dataset = load_dataset(f"{run_cfg.env}-{run_cfg.dataset}", env=run_cfg.env)
     seed_everything(run_cfg.seed)
-    agent = train.make_agent(dataset, run_cfg)
-    optimizer, scheduler = train.make_optimizer(agent, run_cfg)
-    sampler = train.make_sampler(dataset, run_cfg, run_cfg.seed)
-    points = []
+    agent = training.make_agent(dataset, run_cfg)
+    optimizer, scheduler = training.make_optimizer(agent, run_cfg)
+    sampler = training.make_sampler(dataset, run_cfg, run_cfg.seed)
+    points, carried = [], None
     for step in range(1, cfg.steps + 1):
-        _, batch = train.train_step(agent, optimizer, scheduler, sampler, run_cfg, "cpu")
+        _, batch, carried = training.train_step(agent, optimizer, scheduler, sampler, run_cfg, "cpu", carried)
         if step % cfg.every == 0:
             # the batch just trained on was sampled before this step; score the next one, untrained
             peek = sampler.state_dict()
-            upcoming = sampler.sample("cpu")
+            upcoming = sampler.sample("cpu", carried)
             point = score(agent, sampler, upcoming)
             sampler.load_state_dict(peek)
             if point:
@@ -126,4 +131,7 @@ def main(cfg: StaleStateConfig) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_config(StaleStateConfig, __doc__))
+    config = parse_config(StaleStateConfig, __doc__, checks=CHECKS)
+    with expected_errors():
+        check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
+    main(config)

@@ -2,7 +2,7 @@
 
     python benchmarks/training.py                         # the cpu preset, every backbone and regime
     python benchmarks/training.py --compare 0a95b03       # and that commit's code, alternating, with speedups
-    python benchmarks/training.py --backbones mamba --contexts window --steps 50
+    python benchmarks/training.py --backbones mamba --regimes window --steps 50
 
 A step is what train.py does per step: sample a batch (the regime's sampler), forward, loss,
 backward, gradient clipping, AdamW, the warm-up schedule. Each (code, backbone, regime) runs in
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass
 class BenchConfig:
     backbones: str = "mingru,minlstm,mamba,attention"
-    contexts: str = "window,stream,episode"
+    regimes: str = "window,stream,episode"
     preset: str = "cpu"
     env: str = "hopper"
     dataset: str = "medium-replay"
@@ -46,13 +46,18 @@ def measure(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    import train
     from agents.decision import DecisionAgent
     from envs import load_dataset
+    try:
+        from suite import training as train
+        regime_flag, carries = "--regime", True  # train_step takes and returns the carried state
+    except ImportError:  # code from before suite.training: train.py held training
+        import train
+        regime_flag, carries = "--context", False
 
     torch.set_num_threads(spec["threads"])
     cfg = train.load_config(["--preset", spec["preset"], "--env", spec["env"], "--dataset", spec["dataset"],
-                             "--backbone", spec["backbone"], "--context", spec["context"]])
+                             "--backbone", spec["backbone"], regime_flag, spec["regime"]])
     dataset = load_dataset(f"{cfg.env}-{cfg.dataset}", env=cfg.env)
     torch.manual_seed(0)
     obs_mean, obs_std = dataset.obs_mean_std()
@@ -62,8 +67,13 @@ def measure(spec: dict) -> dict:
         optimizer, scheduler = train.make_optimizer(agent, cfg)
         sampler = train.make_sampler(dataset, cfg, 0)
 
+        carried = [None]
+
         def step():
-            train.train_step(agent, optimizer, scheduler, sampler, cfg, "cpu")
+            if carries:
+                carried[0] = train.train_step(agent, optimizer, scheduler, sampler, cfg, "cpu", carried[0])[2]
+            else:
+                train.train_step(agent, optimizer, scheduler, sampler, cfg, "cpu")
     else:  # code from before train_step existed: its loop body
         sampler = train.SegmentSampler(dataset, cfg, 0)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -114,8 +124,8 @@ def main(cfg: BenchConfig) -> dict:
     rows = []
     try:
         for backbone in cfg.backbones.split(","):
-            for context in cfg.contexts.split(","):
-                spec = {"backbone": backbone, "context": context, "preset": cfg.preset, "env": cfg.env,
+            for regime in cfg.regimes.split(","):
+                spec = {"backbone": backbone, "regime": regime, "preset": cfg.preset, "env": cfg.env,
                         "dataset": cfg.dataset, "warmup": cfg.warmup, "steps": cfg.steps, "threads": cfg.threads}
                 runs = {name: [] for name in codes}
                 for _ in range(cfg.rounds):  # alternating, so drift hits both codes alike
@@ -126,10 +136,10 @@ def main(cfg: BenchConfig) -> dict:
                             except RuntimeError as error:  # REF's code lacks this regime, say
                                 if name == "this":
                                     raise
-                                print(f"{cfg.compare} cannot run {backbone}/{context}: "
+                                print(f"{cfg.compare} cannot run {backbone}/{regime}: "
                                       f"{str(error).strip().splitlines()[-1]}", flush=True)
                                 runs[name] = None
-                row = {"backbone": backbone, "context": context}
+                row = {"backbone": backbone, "regime": regime}
                 for name, results in runs.items():
                     row[name] = results and {key: statistics.median(r[key] for r in results) for key in results[0]}
                 if row.get("ref"):
@@ -139,9 +149,9 @@ def main(cfg: BenchConfig) -> dict:
     finally:
         if worktree is not None:
             git("worktree", "remove", "--force", str(worktree))
-    ms = {(row["backbone"], row["context"]): row["this"]["ms_per_step"] for row in rows}
+    ms = {(row["backbone"], row["regime"]): row["this"]["ms_per_step"] for row in rows}
     stream_over_window = {backbone: ms[backbone, "stream"] / ms[backbone, "window"]
-                          for backbone, context in ms if context == "stream" and (backbone, "window") in ms}
+                          for backbone, regime in ms if regime == "stream" and (backbone, "window") in ms}
     return {"config": asdict(cfg), "commit": git("rev-parse", "HEAD"), "stream_over_window": stream_over_window,
             "compare_commit": git("rev-parse", cfg.compare) if cfg.compare else None,
             "machine": {"cpu": cpu_model(), "platform": platform.platform(), "threads": cfg.threads},
@@ -156,7 +166,7 @@ def cpu_model() -> str:
 
 
 def format_row(row: dict) -> str:
-    cells = [row["backbone"], row["context"], f"{row['this']['ms_per_step']:.1f}", f"{row['this']['steps_per_s']:.1f}",
+    cells = [row["backbone"], row["regime"], f"{row['this']['ms_per_step']:.1f}", f"{row['this']['steps_per_s']:.1f}",
              f"{row['this']['peak_mb_above_start']:.0f}"]
     if row.get("ref"):
         cells += [f"{row['ref']['ms_per_step']:.1f}", f"{row['ref']['peak_mb_above_start']:.0f}", f"{row['speedup']:.2f}"]
@@ -191,14 +201,19 @@ if __name__ == "__main__":
         print(json.dumps(measure(json.loads(sys.argv[2]))))
         sys.exit(0)
     sys.path.insert(0, str(REPO))
-    from agents.decision import CONTEXTS
+    from agents.regimes import REGIMES
+    from envs import DATASETS, ENVS
     from minrnn import BACKBONES
-    from suite.runutils import check_choices, expected_errors, parse_config, write_report
+    from suite.runutils import (NON_NEGATIVE, POSITIVE, check_choices, expected_errors, one_of, parse_config,
+                                write_report)
+    from suite.training import PRESETS
 
-    config = parse_config(BenchConfig, __doc__)
+    checks = {"preset": one_of(PRESETS), "env": one_of(ENVS), "dataset": one_of(DATASETS), "warmup": NON_NEGATIVE,
+              **dict.fromkeys(("steps", "rounds", "threads"), POSITIVE)}
+    config = parse_config(BenchConfig, __doc__, checks=checks)
     with expected_errors():
         check_choices("--backbones", config.backbones.split(","), list(BACKBONES))
-        check_choices("--contexts", config.contexts.split(","), list(CONTEXTS))
+        check_choices("--regimes", config.regimes.split(","), list(REGIMES))
         if config.compare and subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{config.compare}^{{commit}}"],
                                              cwd=REPO, capture_output=True).returncode:
             raise ValueError(f"--compare {config.compare!r} is not a commit of this repository; allowed: a commit, "

@@ -36,7 +36,7 @@ from envs.minari_data import (FAST_COPY, NAMESPACE, generation_lock, refuse_to_o
                                write_minari)
 from envs.policies import (POLICIES_DIR, POLICY_LEVELS, NoExpertPolicy, data_version, load_manifest, policies_used,
                            read_evaluations)
-from envs.rollout import SACActorPolicy, UniformRandomPolicy, collect, replay_schedule
+from envs.collect import SACActorPolicy, UniformRandomPolicy, collect, replay_schedule
 from envs.specs import DATASETS, ENVS, env_spec, make_env
 from suite.runutils import POSITIVE, SEED, exclusive_lock, expected_errors, one_of, parse_config
 

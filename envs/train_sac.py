@@ -24,7 +24,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from envs.policies import run_actor, saved_actors
 from envs.policies.actors import save_actor
-from envs.rollout import collect, replay_schedule
+from envs.collect import collect, replay_schedule
 from envs.specs import ENVS, make_env, normalized_score
 from suite.runutils import (NON_NEGATIVE, POSITIVE, SEED, append_json_line, atomic_path, expected_errors, hold_run,
                             one_of, parse_config)

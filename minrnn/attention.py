@@ -9,14 +9,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from minrnn.initialise import gpt2_initialise
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int = 1, window: int = 0, attn_dropout: float = 0.0):
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        if n_heads < 1 or d_model % n_heads:
+            raise ValueError(f"n_heads: value {n_heads} does not divide d_model {d_model}; allowed: a divisor of {d_model}")
         if window < 0:
-            raise ValueError(f"window must be >= 0 (0 = unlimited), got {window}")
+            raise ValueError(f"window: value {window} is invalid; allowed: >= 0 (0: unlimited)")
         self.n_heads, self.window, self.attn_dropout = n_heads, window, attn_dropout
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
@@ -45,6 +47,10 @@ class CausalSelfAttention(nn.Module):
             keep = max(k.shape[2] - (self.window - 1), 0)
             k, v, valid = k[:, :, keep:], v[:, :, keep:], valid[:, keep:]
         return self.out(y.transpose(1, 2).reshape(batch, length, d_model)), (k, v, valid)
+
+    def initialise(self, n_layers: int) -> None:
+        """Decision Transformer's (GPT-2's) N(0, 0.02) weights and zero biases."""
+        gpt2_initialise(self)
 
     def init_state(self, batch_size, device=None, dtype=None):
         head_dim = self.qkv.in_features // self.n_heads

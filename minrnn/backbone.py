@@ -4,6 +4,9 @@ Every mixer has the same three methods, after state-spaces/mamba's interface:
   forward(x, state=None) -> (y, state)  the whole (batch, length, d_model) sequence at once
   init_state(batch_size, device, dtype)  a fresh state, every tensor batch-first
   step(x_t, state) -> (y_t, state)       one (batch, d_model) timestep
+  initialise(n_layers)                   the reference initialisation of the code it follows
+Options are each mixer's own constructor keywords (attention's n_heads and window, Mamba's d_state, ...):
+`mixer_options` lists them, and the mixer checks their values when built.
 """
 import inspect
 
@@ -82,11 +85,17 @@ class Backbone(nn.Module):
         return [tuple(zero_rows(t) for t in layer_state) for layer_state in state]
 
 
-def build_backbone(name: str, d_model: int, n_layers: int, **options) -> Backbone:
-    """A backbone by name, with block options (mlp_ratio, dropout) and the mixer's own options."""
+def mixer_options(name: str) -> set[str]:
+    """The options the mixer of backbone `name` takes, e.g. {"n_heads", "window", "attn_dropout"} for attention."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
-    allowed = {"mlp_ratio", "dropout"} | set(inspect.signature(BACKBONES[name]).parameters) - {"d_model"}
+    return set(inspect.signature(BACKBONES[name]).parameters) - {"d_model"}
+
+
+def build_backbone(name: str, d_model: int, n_layers: int, **options) -> Backbone:
+    """A backbone by name, with block options (mlp_ratio, dropout) and the mixer's own options, whose
+    values the mixer checks (a ValueError naming the option)."""
+    allowed = {"mlp_ratio", "dropout"} | mixer_options(name)
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for backbone {name!r}; "

@@ -36,6 +36,14 @@ class Mamba(nn.Module):
         self.D = nn.Parameter(torch.ones(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
+    def initialise(self, n_layers: int) -> None:
+        """As mamba_ssm (`_init_weights` with `rescale_prenorm_residual`): A_log = log(1..N) (S4D-real), D = 1
+        and the dt bias the inverse softplus of a log-uniform step size in [dt_min, dt_max] (all set in
+        __init__), Linear weights PyTorch's default, and out_proj's divided by sqrt(2 n_layers): two
+        residual branches per block, mixer and MLP."""
+        with torch.no_grad():
+            self.out_proj.weight.div_((2 * n_layers) ** 0.5)
+
     def _causal_conv(self, u_padded, length):
         """The depthwise conv over time-major inputs (batch, d_conv - 1 + length, d_inner).
 

@@ -7,6 +7,7 @@ exp'd back to sigmoid(-k) and sigmoid(k): the same numbers, computed without a l
 import torch
 from torch import nn
 
+from minrnn.initialise import gpt2_initialise
 from minrnn.recurrence import MinimalRNN, g, g_and_grad, split_linear
 
 
@@ -14,6 +15,11 @@ class MinGRU(MinimalRNN):
     def __init__(self, d_model: int, expand: float = 1.0):
         super().__init__(d_model, int(d_model * expand))
         self.to_gate_and_hidden = nn.Linear(d_model, 2 * self.d_hidden)
+
+    def initialise(self, n_layers: int) -> None:
+        """GPT-2's N(0, 0.02) for the gates: the paper and lucidrains' minGRU leave PyTorch's defaults, and
+        N(0, 0.02) was measured against them (docs/agents.md, "Initialisation")."""
+        gpt2_initialise(self)
 
     def preactivations(self, x):
         return split_linear(self.to_gate_and_hidden, x, 2)

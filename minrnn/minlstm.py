@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from minrnn.initialise import gpt2_initialise
 from minrnn.recurrence import MinimalRNN, g, g_and_grad, split_linear
 
 
@@ -16,6 +17,11 @@ class MinLSTM(MinimalRNN):
     def __init__(self, d_model: int, expand: float = 1.0):
         super().__init__(d_model, int(d_model * expand))
         self.to_gates_and_hidden = nn.Linear(d_model, 3 * self.d_hidden)
+
+    def initialise(self, n_layers: int) -> None:
+        """GPT-2's N(0, 0.02) for the gates: the paper and lucidrains' minGRU leave PyTorch's defaults, and
+        N(0, 0.02) was measured against them (docs/agents.md, "Initialisation")."""
+        gpt2_initialise(self)
 
     def preactivations(self, x):
         return split_linear(self.to_gates_and_hidden, x, 3)

@@ -5,6 +5,8 @@ Their state is kept batch-first, (batch, hidden) per tensor, like every other mi
 import torch
 from torch import nn
 
+from minrnn.initialise import gpt2_initialise
+
 
 class _TorchRNN(nn.Module):
     n_state_tensors = 1  # h for a GRU, (h, c) for an LSTM
@@ -20,6 +22,10 @@ class _TorchRNN(nn.Module):
         y, state = self.rnn(x, state)
         state = state if self.n_state_tensors > 1 else (state,)
         return y, tuple(s[0] for s in state)
+
+    def initialise(self, n_layers: int) -> None:
+        """As the other mixers around them; nn.GRU's and nn.LSTM's own weights keep PyTorch's initialisation."""
+        gpt2_initialise(self)
 
     def init_state(self, batch_size, device=None, dtype=None):
         return tuple(torch.zeros(batch_size, self.rnn.hidden_size, device=device, dtype=dtype)

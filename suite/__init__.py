@@ -1,2 +1,2 @@
-"""What the suite's commands share (`suite.runutils`): flags from dataclass configs, one-line errors,
-atomic writes, checkpoints."""
+"""Training, run directories, and the statistics and reports of results: what the commands are thin over
+(docs/layout.md)."""

@@ -1,5 +1,5 @@
 """What every command of the suite shares: dataclass configs as flags, checked; one way to report
-an expected error; atomic writes; checkpoints; device; seeds.
+an expected error; atomic writes; device; seeds. (Run directories and checkpoints: suite/rundir.py.)
 
 Every expected error of a command (a bad flag value, a missing or corrupt file, an unreachable
 download, a checkpoint of another run) ends it with one line on stderr, `error: ...`, and exit
@@ -9,14 +9,19 @@ means a bug. Flag values are checked as they are parsed, before anything is writ
 import argparse
 import contextlib
 import dataclasses
+import errno
 import fcntl
+import inspect
 import json
 import math
 import os
 import random
+import re
 import shutil
+import signal
 import sys
 import threading
+import tokenize
 import typing
 from pathlib import Path
 
@@ -32,6 +37,17 @@ PROBABILITY = (lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 def one_of(choices) -> tuple:
     return (lambda v: v in choices, ", ".join(choices))
+
+
+def each_of(choices) -> tuple:
+    """For a list-valued field: every item one of `choices`."""
+    return (lambda values: all(v in choices for v in values), ", ".join(choices))
+
+
+def comma_separated(check: tuple) -> tuple:
+    """For a comma-separated text field (a benchmark's --lengths 64,512): every item an integer `check` allows."""
+    return (lambda text: all(re.fullmatch(r"\s*-?\d+\s*", item) and check[0](int(item)) for item in text.split(",")),
+            f"comma-separated integers, each {check[1]}")
 
 
 def is_device(name: str) -> bool:
@@ -59,18 +75,38 @@ def check_config(cfg, checks: dict) -> None:
     for name, (allowed, description) in checks.items():
         value = getattr(cfg, name)
         if not allowed(value):
+            if isinstance(value, list):  # name the first item that is not allowed
+                value = next(item for item in value if not allowed([item]))
             raise SystemExit(f"error: --{name.replace('_', '-')}: value {value!r} is invalid; allowed: {description}")
+
+
+def field_descriptions(config_cls) -> dict[str, str]:
+    """Each dataclass field's own one-line description: the `# ...` comment that ends the line that
+    declares it, in `config_cls` or the dataclass it extends (as tyro and CleanRL read them)."""
+    descriptions = {}
+    for cls in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        lines = inspect.getsource(cls).splitlines()
+        for token in tokenize.generate_tokens(iter(line + "\n" for line in lines).__next__):
+            if token.type == tokenize.COMMENT:
+                declared = re.match(r"\s+(\w+)\s*:", lines[token.start[0] - 1])
+                if declared and declared.group(1) in cls.__dataclass_fields__:
+                    descriptions[declared.group(1)] = token.string.lstrip("#").strip()
+    return descriptions
 
 
 def parse_config(config_cls, description: str = "", argv=None, positional: tuple = (), defaults=None,
                  checks: dict | None = None):
-    """Parse command-line flags into `config_cls`, one `--field-name` flag per dataclass field.
+    """Parse command-line flags into `config_cls`, one `--field-name` flag per dataclass field, whose
+    help is the field's description (`field_descriptions`), its allowed values (`checks`) and its default.
 
     Fields named in `positional` become positional arguments instead. A `list[T]` field takes
     one or more values (`--seeds 0 1 2`). `defaults`, an instance of `config_cls`, replaces the
     class's own defaults (a preset, say). `checks` (see `check_config`) bounds the values.
     """
     parser = OneLineParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    descriptions = field_descriptions(config_cls)
     for field in dataclasses.fields(config_cls):
         if defaults is not None:
             default = getattr(defaults, field.name)
@@ -80,16 +116,19 @@ def parse_config(config_cls, description: str = "", argv=None, positional: tuple
             default = field.default_factory()
         kind = type(default)
         flag = f"--{field.name.replace('_', '-')}"
+        allowed = f"; allowed: {checks[field.name][1]}" if checks and field.name in checks else ""
+        shown = " ".join(map(str, default)) if kind is list else default
+        help_text = f"{descriptions.get(field.name, '')}{allowed} (default: {shown})".replace("%", "%%")
         if field.name in positional:
-            parser.add_argument(field.name, type=kind)
+            parser.add_argument(field.name, type=kind, help=descriptions.get(field.name))
         elif kind is bool:
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=descriptions.get(field.name))
         elif kind is list:
             item_type = (typing.get_args(field.type) or (str,))[0]
-            parser.add_argument(flag, dest=field.name, nargs="+", type=item_type, default=default,
-                                help=f"default: {' '.join(map(str, default))}")
+            parser.add_argument(flag, dest=field.name, nargs="+", type=item_type, default=default, help=help_text)
         else:
-            parser.add_argument(flag, dest=field.name, type=kind, default=default, help=f"default: {default}")
+            parser.add_argument(flag, dest=field.name, type=kind, default=default, help=help_text)
     cfg = config_cls(**vars(parser.parse_args(argv)))
     check_config(cfg, checks or {})
     return cfg
@@ -155,18 +194,71 @@ def exclusive_lock(directory: Path):
         os.close(fd)
 
 
+class Interrupted(BaseException):
+    """A command stopped by SIGTERM or SIGINT once its work was saved; it exits with 128 + the signal's number,
+    as a shell reports a process the signal ended."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopSignals:
+    """Within the block, SIGTERM (what Ray, Slurm and container runtimes send before they kill) and SIGINT
+    (Ctrl-C) are recorded in `received` instead of ending the process, so that the work in hand can be
+    saved; while `urgent` is true, one raises `Interrupted` at once (work that can be redone, such as an
+    evaluation, is abandoned). The previous handlers come back after the block."""
+
+    def __init__(self):
+        self.received, self.urgent, self.previous = None, False, {}
+
+    def interrupted(self) -> Interrupted:
+        return Interrupted(f"{signal.Signals(self.received).name} received", self.received)
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        if self.urgent:
+            raise self.interrupted()
+
+    def __enter__(self):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def expected_errors():
     """Around a command's `__main__`: a ValueError (a bad value or name) or an OSError (a missing,
-    corrupt or unreachable file) ends the command with one line, `error: ...`, and exit status 1
-    (RUN_IN_USE_STATUS for RunInUse). Anything else is a bug and keeps its traceback."""
+    corrupt or unreachable file, a full disk) ends the command with one line, `error: ...`, and exit
+    status 1 (RUN_IN_USE_STATUS for RunInUse; 128 + the signal's number for Interrupted, with a line
+    `stopped: ...`). Anything else is a bug and keeps its traceback."""
     try:
         yield
     except RunInUse as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(RUN_IN_USE_STATUS) from None
+    except Interrupted as interrupted:
+        print(f"stopped: {interrupted}", file=sys.stderr)
+        raise SystemExit(128 + interrupted.signum) from None
     except (ValueError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file-size limit
+
+
+def no_space(path: Path, error: Exception) -> OSError:
+    """The one-line error for a write to `path` that failed for lack of space (`error` is the OSError, or
+    torch.save's RuntimeError, which carries no errno)."""
+    directory = Path(path).parent
+    free = shutil.disk_usage(directory).free if directory.exists() else 0
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+    return OSError(f"cannot write {path}: no space for it ({reason}; {free:,} bytes free on its disk). Free some "
+                   f"space, or pass --out on another disk; the file as it was before is kept")
 
 
 @contextlib.contextmanager
@@ -181,6 +273,10 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise no_space(path, error) from None
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -203,6 +299,14 @@ def append_json_line(path, record: dict) -> None:
     old = path.read_text() if path.exists() else ""
     with atomic_path(path) as tmp:
         tmp.write_text(old + json.dumps(record) + "\n")
+
+
+def refuse_renamed_flags(argv: list[str], renamed: dict[str, str]) -> None:
+    """Stop at a flag of an earlier version (`renamed`: old flag -> new flag) with one line naming the new one."""
+    for flag in argv:
+        name, _, value = flag.partition("=")
+        if name in renamed:
+            raise SystemExit(f"error: {name} is now {renamed[name]}; pass {renamed[name]} with the same value(s)")
 
 
 def check_choices(flag: str, values: list[str], valid) -> None:
@@ -239,30 +343,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-# what every checkpoint.pt train.py saved holds (later ones add more: the dataset, the sampler's state)
-CHECKPOINT_KEYS = ("agent", "optimizer", "scheduler", "torch_rng", "step", "config", "obs_dim", "act_dim")
-
-
-def checkpoint_file(path) -> Path:
-    """The checkpoint a command is given: RUN_DIR/checkpoint.pt for a run directory, else the path itself."""
-    path = Path(path)
-    return path / "checkpoint.pt" if path.is_dir() else path
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint train.py wrote, on the CPU; a missing, truncated or foreign file is named, with what was expected."""
-    expected = f"a torch checkpoint written by train.py, a dict with keys {', '.join(CHECKPOINT_KEYS)}"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: give a run directory that train.py wrote "
-                                f"checkpoint.pt into, or the checkpoint file itself")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # the zip reader, the unpickler and EOF each raise their own kind
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"cannot read {path}: truncated or not a checkpoint ({reason}); expected {expected}") from error
-    if not isinstance(checkpoint, dict) or not set(CHECKPOINT_KEYS) <= checkpoint.keys():
-        holds = f"keys {', '.join(map(str, checkpoint))}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{path} is not a train.py checkpoint (it holds {holds}); expected {expected}")
-    return checkpoint

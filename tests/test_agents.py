@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from agents.decision import CONTEXTS, Actor, AgentConfig, DecisionAgent, agent_version
+from agents.decision import AgentConfig, DecisionAgent, agent_version
+from agents.regimes import REGIMES
 from minrnn import BACKBONES
 
 REPO = Path(__file__).resolve().parent.parent
 BACKBONE_NAMES = list(BACKBONES)
 
 
-def small_agent(backbone, context, dtype=torch.float64, seed=0):
+def small_agent(backbone, regime, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
-    cfg = AgentConfig(backbone=backbone, context=context, context_len=6, d_model=16, n_layers=2,
+    cfg = AgentConfig(backbone=backbone, regime=regime, context_len=6, d_model=16, n_layers=2,
                       n_heads=2 if backbone == "attention" else 1, dropout=0.1)
     rng = np.random.default_rng(seed)
     return DecisionAgent(cfg, 11, 3, rng.normal(size=11), rng.uniform(0.5, 2.0, size=11)).to(dtype).eval()
@@ -65,15 +66,15 @@ def test_initialisation_scales(backbone):
     assert (agent_version({"init": "torch"}), agent_version({}), agent_version({"init": "reference"})) == (1, 1, 2)
 
 
-@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("regime", REGIMES)
 @pytest.mark.parametrize("backbone", BACKBONE_NAMES)
-def test_acting_step_by_step_equals_training_forward(backbone, context):
+def test_acting_step_by_step_equals_training_forward(backbone, regime):
     """A recorded trajectory fed through the acting path gives the actions training predicts."""
-    agent = small_agent(backbone, context)
+    agent = small_agent(backbone, regime)
     rtg, obs, actions, timesteps = recorded_trajectory(40)
     expected = agent.predict_trajectory(rtg, obs, actions, timesteps)[0].numpy()
     # two envs: the second starts its episode 15 steps later, after a first short episode
-    actor, acted = Actor(agent, 2), []
+    actor, acted = agent.actor(2), []
     for t in range(55):
         first, second = min(t, 39), t - 15 if t >= 15 else t
         row_t = [first, second]
@@ -85,13 +86,13 @@ def test_acting_step_by_step_equals_training_forward(backbone, context):
     np.testing.assert_allclose(acted[15:, 1], expected, rtol=1e-8, atol=1e-10)  # after its reset
 
 
-@pytest.mark.parametrize("context", ["episode", "stream"])
-def test_actor_keeps_its_inputs_when_the_caller_changes_them_in_place(context):
+@pytest.mark.parametrize("regime", ["episode", "stream"])
+def test_actor_keeps_its_inputs_when_the_caller_changes_them_in_place(regime):
     """A caller that advances its timestep array in place after each call (rollout did) acts as one
     that passes new arrays: the next a-token keeps the timestep its action was taken at."""
-    agent = small_agent("mingru", context)
+    agent = small_agent("mingru", regime)
     rtg, obs, _, _ = recorded_trajectory(8)
-    reused, fresh = Actor(agent, 1), Actor(agent, 1)
+    reused, fresh = agent.actor(1), agent.actor(1)
     t = np.zeros(1, dtype=np.int64)
     for step in range(8):
         acted = reused.act(rtg[:, step].numpy(), obs[:, step].numpy(), t)
@@ -116,19 +117,20 @@ def test_stream_training_chunks_equal_acting(backbone):
                 for n in (13, 9, 20, 4)]
     sampler = REGIMES["stream"].sampler(episodes, 2, agent.cfg.context_len, 1000, seed=0)
     visited, trained = [[], []], [[], []]  # per row: (episode, t) in order, and the predicted actions
+    carried = None
     for _ in range(10):
-        batch = sampler.sample("cpu")
+        batch = sampler.sample("cpu", carried)
         floats = {k: v.double() for k, v in batch.items() if k in ("returns_to_go", "observations", "actions")}
         predicted, state = agent(floats["returns_to_go"], floats["observations"], floats["actions"],
                                  batch["timesteps"], batch.get("state"))
-        sampler.carry(state)
+        carried = sampler.carried(state)
         for row in range(2):
             for j in np.flatnonzero(batch["mask"][row].numpy()):
                 visited[row].append((sampler.episode[row], int(batch["timesteps"][row, j])))
                 trained[row].append(predicted[row, j].detach().numpy())
     assert any(t == 0 for e, t in visited[0][1:]) and [t for _, t in visited[0]] != [t for _, t in visited[1]]
     rtg = [np.cumsum(ep.rewards[::-1])[::-1].astype(np.float32).astype(np.float64) for ep in episodes]
-    actor, steps = Actor(agent, 2), min(map(len, visited))
+    actor, steps = agent.actor(2), min(map(len, visited))
     for i in range(steps):
         (e0, t0), (e1, t1) = visited[0][i], visited[1][i]
         taken = None if i == 0 else np.stack([episodes[e].actions[t - 1] if t > 0 else np.zeros(3)
@@ -197,11 +199,11 @@ def train_args(d4rl_file, out, *extra):
             "--eval-every", "1000", "--eval-episodes", "2", "--num-envs", "2", "--out", str(out), *extra)
 
 
-@pytest.mark.parametrize("context", ["window", "stream"])
-def test_resume_continues_the_same_run(d4rl_file, tmp_path, context):
+@pytest.mark.parametrize("regime", ["window", "stream"])
+def test_resume_continues_the_same_run(d4rl_file, tmp_path, regime):
     """Stopping after a checkpoint and resuming gives the same weights as never stopping (stream:
     the rows' places in their episodes and the carried state come back too)."""
-    common = ("--context", context, "--checkpoint-every", "10")
+    common = ("--regime", regime, "--checkpoint-every", "10")
     whole = run_script(*train_args(d4rl_file, tmp_path / "whole", "--steps", "20", *common))
     assert whole.returncode == 0, whole.stderr
     first = run_script(*train_args(d4rl_file, tmp_path / "split", "--steps", "10", *common))
@@ -240,7 +242,7 @@ def test_killed_run_keeps_its_last_checkpoint_and_resumes(d4rl_file, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(d4rl_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
-    result = run_script(*train_args(d4rl_file, out, "--steps", "5", "--backbone", "minlstm", "--context", "episode"))
+    result = run_script(*train_args(d4rl_file, out, "--steps", "5", "--backbone", "minlstm", "--regime", "episode"))
     assert result.returncode == 0, result.stderr
     return out
 
@@ -257,7 +259,7 @@ def test_evaluate_writes_json_and_a_video_that_decodes(tiny_run, tmp_path):
     assert only["episodes"] == 3 and len(only["returns"]) == 3
     expected = 100 * (np.mean(only["returns"]) + 20.272305) / (3234.3 + 20.272305)
     assert only["normalized_mean"] == pytest.approx(expected)
-    assert summary["backbone"] == "minlstm" and summary["context"] == "episode"
+    assert summary["backbone"] == "minlstm" and summary["regime"] == "episode"
     videos = list((tmp_path / "videos").rglob("*.mp4"))
     assert videos
     frames = iio.imread(videos[0])
@@ -275,7 +277,8 @@ def test_stable_baselines3s_evaluate_policy_on_a_loaded_run_gives_evaluate_pys_r
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from agents.policy import RewardInObservation, load_policy
+    from agents.policy import RewardInObservation
+    from suite.rundir import load_policy
     from envs import make_env
 
     result = run_script("evaluate.py", str(tiny_run), "--episodes", "4", "--num-envs", "2",
@@ -298,7 +301,7 @@ def test_bad_names_list_the_valid_ones(d4rl_file, tmp_path):
     assert result.returncode != 0 and "'ant'" in result.stderr and "hopper" in result.stderr
     result = run_script("train.py", "--dataset", "mediocre", "--steps", "1", "--out", str(tmp_path / "c"))
     assert result.returncode != 0 and "mediocre" in result.stderr and "medium-replay" in result.stderr
-    result = run_script(*train_args(d4rl_file, tmp_path / "d", "--context", "sliding", "--steps", "1"))
+    result = run_script(*train_args(d4rl_file, tmp_path / "d", "--regime", "sliding", "--steps", "1"))
     assert result.returncode != 0 and "sliding" in result.stderr and "episode" in result.stderr
 
 
@@ -314,7 +317,7 @@ def test_run_directory_without_checkpoint(tmp_path):
 
 
 def test_presets_config_files_and_flags_in_that_order():
-    from train import load_config
+    from suite.training import load_config
 
     assert load_config([]).d_model == 64  # the cpu preset
     paper = load_config(["--preset", "paper", "--dataset", "medium-expert"])
@@ -330,7 +333,7 @@ def test_a_run_does_not_depend_on_what_loading_its_dataset_drew_from_the_rngs(d4
     actions sampled); the run must equal one whose dataset came from the cache."""
     import random
 
-    import train
+    from suite import training as train
 
     def run(out):
         cfg = train.load_config(list(train_args(d4rl_file, out, "--steps", "3", "--eval-episodes", "1"))[1:])
@@ -365,12 +368,13 @@ def test_stale_state_benchmark_recomputes_the_carried_state_from_t0(backbone):
                                 actions=(torch.rand(n, 3, generator=gen) * 2 - 1).numpy()) for n in (70, 55, 64)]
     sampler = REGIMES["stream"].sampler(episodes, 3, agent.cfg.context_len, 1000, seed=0)
     with torch.no_grad():
+        carried = None
         for _ in range(5):
-            batch = sampler.sample("cpu")
+            batch = sampler.sample("cpu", carried)
             _, state = agent(batch["returns_to_go"], batch["observations"], batch["actions"], batch["timesteps"],
                              batch.get("state"))
-            sampler.carry(state)
-        batch = sampler.sample("cpu")
+            carried = sampler.carried(state)
+        batch = sampler.sample("cpu", carried)
         assert (sampler.offset - agent.cfg.context_len > 0).sum() >= 2  # rows deep into their episodes
         fresh = fresh_state(agent, sampler, batch["state"])
     for carried_layer, fresh_layer in zip(batch["state"], fresh):

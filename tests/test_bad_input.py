@@ -12,9 +12,9 @@ import h5py
 import pytest
 
 from envs import load_dataset
-import train
+from suite import training
 from suite.runutils import RUN_IN_USE_STATUS, hold_run
-from train import load_config
+from suite.training import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ("--d-model", "16", "--batch-size", "8", "--checkpoint-every", "5", "--eval-every", "1000",
@@ -88,7 +88,7 @@ def test_type_errors_name_flag_value_and_type(finished_run):
 
 
 def test_a_broken_per_dataset_config_file_is_named_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "CONFIG_DIR", tmp_path)
+    monkeypatch.setattr(training, "CONFIG_DIR", tmp_path)
     (tmp_path / "cpu").mkdir()
     broken = tmp_path / "cpu" / "hopper-medium.json"
     for text, named in [("{\"lr\": ", "not valid JSON"), ('{"learning_rate": 0.1}', "unknown field(s) ['learning_rate']"),
@@ -218,8 +218,42 @@ def test_evaluate_takes_a_checkpoint_file(finished_run, tmp_path):
 @pytest.mark.parametrize("args, named", [
     (("benchmarks/backbones.py", "--backbones", "mingru,foo"), ("'foo'", "--backbones", "minlstm")),
     (("benchmarks/acting.py", "--backbones", "foo"), ("'foo'", "--backbones", "mamba")),
-    (("benchmarks/training.py", "--contexts", "window,bar"), ("'bar'", "--contexts", "stream")),
+    (("benchmarks/training.py", "--regimes", "window,bar"), ("'bar'", "--regimes", "stream")),
     (("benchmarks/training.py", "--compare", "no-such-commit"), ("'no-such-commit'", "--compare", "a commit")),
 ])
 def test_a_benchmark_given_a_bad_value_names_it_in_one_line(args, named):
     error_line(run(*args), *named)
+
+
+@pytest.mark.parametrize("args, named", [
+    (("-m", "envs.policies.export", "no-run", "--medium-tolerance", "0"), ("--medium-tolerance: value 0.0", "> 0")),
+    (("-m", "envs.policies.export", "no-run", "--data-version", "-2"), ("--data-version: value -2", ">= 0, or -1")),
+    (("benchmarks/acting.py", "--rounds", "0"), ("--rounds: value 0", "> 0")),
+    (("benchmarks/backbones.py", "--lengths", "64,0"), ("--lengths: value '64,0'", "comma-separated integers, each > 0")),
+    (("-m", "benchmarks.datasets", "--env", "ant"), ("--env: value 'ant'", "hopper, halfcheetah, walker2d")),
+    (("benchmarks/stale_state.py", "--every", "0"), ("--every: value 0", "> 0")),
+    (("benchmarks/stale_state.py", "--backbones", "mingru,foo"), ("'foo'", "--backbones", "minlstm")),
+    (("benchmarks/training.py", "--threads", "0"), ("--threads: value 0", "> 0")),
+    (("benchmarks/ray_cluster.py", "--seeds", "0,-1"), ("--seeds: value '0,-1'", "each an integer in [0, 2**32)")),
+    (("benchmarks/ray_cluster.py", "--backbones", "foo"), ("'foo'", "--backbones", "mingru")),
+])
+def test_the_sac_export_and_the_benchmarks_check_their_flags_before_they_write(args, named, tmp_path):
+    error_line(run(*args, "--out", str(tmp_path / "out" / "result")), *named)  # a folder or a file, by command
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["train.py", "evaluate.py", "sweep.py", "aggregate.py"])
+def test_every_flag_says_what_it_is_for_and_which_values_it_takes(command):
+    import aggregate
+    import evaluate
+    import sweep
+    from suite.runutils import field_descriptions
+
+    config = {"train.py": training.TrainConfig, "evaluate.py": evaluate.EvalConfig, "sweep.py": sweep.SweepConfig,
+              "aggregate.py": aggregate.AggregateConfig}[command]
+    described = field_descriptions(config)
+    assert sorted(described) == sorted(config.__dataclass_fields__)  # every field has its one-line description
+    shown = " ".join(run(command, "--help").stdout.split())  # argparse wraps the lines
+    assert all(" ".join(description.split()) in shown for description in described.values())
+    if command == "train.py":
+        assert "allowed: mingru, minlstm, mamba, attention, gru, lstm (default: mingru)" in shown

@@ -24,7 +24,7 @@ from envs.generate import GenerateConfig, generate, write_suite_dataset
 from envs.load import data_id
 from envs.policies import Checkpoint, NoExpertPolicy, load_manifest, policies_used, read_evaluations, run_actor
 from envs.policies.export import ExportConfig, export, pick_checkpoints
-from envs.rollout import SACActorPolicy, collect
+from envs.collect import SACActorPolicy, collect
 from envs.stats import StatsConfig
 from envs.train_sac import SACConfig, reenact_replay_buffer, train
 

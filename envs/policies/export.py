@@ -30,13 +30,14 @@ an expert from a faster one; its actor ships as expert_actor_<step>.pt, its curv
 expert_learning_curve.jsonl.
 """
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from envs.policies import POLICIES_DIR, Checkpoint, Manifest, read_evaluations, run_actor, saved_actors
 from envs.specs import D4RL_STATS
-from suite.runutils import atomic_path, expected_errors, parse_config
+from suite.runutils import NON_NEGATIVE, POSITIVE, atomic_path, expected_errors, parse_config
 
 
 @dataclass
@@ -51,6 +52,11 @@ class ExportConfig:
     min_expert_score: float = 80.0  # D4RL-normalized data level an expert must reach
     data_version: int = -1  # of the datasets built from the export; -1: one more than the manifest it replaces
     out: str = ""  # default: envs/policies/<env>
+
+
+CHECKS = {**dict.fromkeys(("medium_step", "expert_step", "medium_target", "replay_tolerance"), NON_NEGATIVE),
+          "medium_tolerance": POSITIVE, "min_expert_score": (math.isfinite, "a finite number"),
+          "data_version": (lambda v: v >= -1, ">= 0, or -1: one more than the manifest it replaces")}
 
 
 def medium_replay_size(env: str) -> int:
@@ -157,4 +163,4 @@ def export(cfg: ExportConfig) -> Path:
 
 if __name__ == "__main__":
     with expected_errors():
-        export(parse_config(ExportConfig, __doc__, positional=("run",)))
+        export(parse_config(ExportConfig, __doc__, positional=("run",), checks=CHECKS))

@@ -1,4 +1,5 @@
-"""Roll a decision agent out in the simulator: many episodes at once in a gymnasium vector env."""
+"""Evaluate a decision agent in the simulator: many episodes at once in a gymnasium vector env, the
+return-to-go dropping by each reward."""
 import time
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""Roll behaviour policies out in gymnasium vector envs, one batched policy call per vector step."""
+"""Collect behaviour data: SAC actors (or uniform random actions) rolled out in gymnasium vector envs, one
+batched policy call per vector step, as D4RL's recipe collects its datasets."""
 from functools import partial
 from pathlib import Path
 
