@@ -380,3 +380,33 @@ def test_stale_state_benchmark_recomputes_the_carried_state_from_t0(backbone):
     for carried_layer, fresh_layer in zip(batch["state"], fresh):
         for carried, recomputed in zip(carried_layer, fresh_layer):
             torch.testing.assert_close(recomputed.float(), carried.float(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_saved_when_the_regime_was_called_context_evaluates_and_resumes(d4rl_file, tmp_path):
+    out = tmp_path / "old"
+    assert run_script(*train_args(d4rl_file, out, "--steps", "5", "--regime", "stream")).returncode == 0
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    config = {("context" if name == "regime" else name): value for name, value in saved["config"].items()}
+    torch.save({**saved, "config": config}, out / "checkpoint.pt")  # as runs before issue 36 were written
+    (out / "config.json").write_text(json.dumps(config))
+
+    from suite.rundir import load_agent
+    agent, loaded = load_agent(out)
+    assert agent.cfg.regime == "stream" and loaded["regime"] == "stream"
+    result = run_script(*train_args(d4rl_file, out, "--steps", "10", "--regime", "stream", "--resume"))
+    assert result.returncode == 0, result.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 10
+    result = run_script(*train_args(d4rl_file, out, "--steps", "15", "--context", "stream", "--resume"))
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "error: --context is now --regime; pass --regime with the same value(s)"]
+
+
+def test_a_checkpoint_whose_config_lacks_agent_fields_is_named_in_one_line(tiny_run, tmp_path):
+    saved = torch.load(tiny_run / "checkpoint.pt", weights_only=False)
+    saved["config"] = {k: v for k, v in saved["config"].items() if k not in ("d_model", "n_layers")}
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    result = run_script("evaluate.py", str(tmp_path / "checkpoint.pt"), "--episodes", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'checkpoint.pt'}: its config lacks the agent field(s) d_model, n_layers; expected a "
+        f"checkpoint written by train.py, whose config has every field of AgentConfig")

@@ -91,3 +91,18 @@ assert y.shape == (1, 5, 8)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+COMMANDS = {"train", "evaluate", "sweep", "aggregate"}
+
+
+def test_no_package_imports_a_command():
+    """The commands are thin over the packages; a package, a benchmark or a test helper that imported one
+    would make a command a library again."""
+    modules = project_modules()
+    assert COMMANDS <= modules.keys()
+    importers = {name: imports_of(path, modules) & COMMANDS for name, path in modules.items()
+                 if name not in COMMANDS and not name.startswith("tests.")}
+    # benchmarks/training.py times the code of an older commit too, in that commit's checkout, where
+    # training lived in train.py: its import of train is of that checkout, never of this one's
+    assert {name: found for name, found in importers.items() if found} == {"benchmarks.training": {"train"}}
