@@ -33,7 +33,7 @@ from suite.side_by_side import write_side_by_side
 class EvalConfig:
     run_dir: str = ""  # a run directory, or a checkpoint file
     episodes: int = 10  # episodes per target return
-    target_returns: list[float] = field(default_factory=list)  # e.g. 600 1200 1800; default: the env's DT targets
+    target_returns: list[float] = field(default_factory=list)  # the returns to condition on; none: the env's DT targets
     num_envs: int = 10  # vector envs acting at once (the backbone state batched)
     seed: int = 100  # evaluation episodes start from other seeds than training's
     json: str = ""  # a file to write the results to, as JSON

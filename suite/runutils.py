@@ -117,8 +117,8 @@ def parse_config(config_cls, description: str = "", argv=None, positional: tuple
         kind = type(default)
         flag = f"--{field.name.replace('_', '-')}"
         allowed = f"; allowed: {checks[field.name][1]}" if checks and field.name in checks else ""
-        shown = " ".join(map(str, default)) if kind is list else default
-        help_text = f"{descriptions.get(field.name, '')}{allowed} (default: {shown})".replace("%", "%%")
+        shown = " ".join(map(str, default)) if kind is list else str(default)
+        help_text = f"{descriptions.get(field.name, '')}{allowed}{f' (default: {shown})' if shown else ''}".replace("%", "%%")
         if field.name in positional:
             parser.add_argument(field.name, type=kind, help=descriptions.get(field.name))
         elif kind is bool:
