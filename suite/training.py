@@ -301,8 +301,8 @@ def drop_evaluations_after(path: Path, step: int, including: bool) -> None:
     when `including`: an evaluation that an interruption cut short), so that each is recorded once."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines(keepends=True)
-            if json.loads(line)["step"] < step or (json.loads(line)["step"] == step and not including)]
+    last_kept = step - 1 if including else step
+    kept = [line for line in path.read_text().splitlines(keepends=True) if json.loads(line)["step"] <= last_kept]
     with atomic_path(path) as tmp:
         tmp.write_text("".join(kept))
 
