@@ -22,6 +22,8 @@ from suite.statistics import probability_of_improvement, statistics
 LONG_CELLS = "results/long-cells"  # where issue 35's sweep writes them (results/jobs.sh)
 TABLE_STEPS = (10_000, 25_000)  # the steps along training tabled, besides the last
 STEADY_EVALUATIONS = 5  # the last evaluations of a run that its steadier score averages
+BUDGET_STEPS = (5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000)  # budgets a first run might take
+BUDGET_EVALUATIONS = 3  # the evaluations up to a budget that its score averages (5,000 steps at one per 2,500)
 
 
 def data_ranges(stats_json: str) -> dict[str, tuple[float, float]]:
@@ -41,10 +43,23 @@ def curve_statistics(curves: list[dict], reps: int, rng: np.random.Generator) ->
     return {"steps": steps, "iqm": [s["iqm"] for s in stats], "iqm_ci": [s["iqm_ci"] for s in stats]}
 
 
-def steady_score(run_curve: dict) -> float:
-    """The mean of a run's last STEADY_EVALUATIONS evaluations: one evaluation of 10 episodes swings by
-    15-30 points between evaluations (issue 35), and the best seen would flatter every backbone."""
-    return float(np.mean([run_curve[step] for step in sorted(run_curve)[-STEADY_EVALUATIONS:]]))
+def steady_score(run_curve: dict, count: int = STEADY_EVALUATIONS, up_to: int | None = None) -> float | None:
+    """The mean of a run's last `count` evaluations up to step `up_to` (its last step if None; None where
+    the run did not evaluate at `up_to`): one evaluation of 10 episodes swings by 15-30 points between
+    evaluations (issue 35), and the best seen would flatter every backbone."""
+    if up_to is not None and up_to not in run_curve:
+        return None
+    steps = [step for step in sorted(run_curve) if up_to is None or step <= up_to]
+    return float(np.mean([run_curve[step] for step in steps[-count:]]))
+
+
+def budget_scores(curves: list[dict], reps: int, rng: np.random.Generator) -> dict:
+    """Per step of BUDGET_STEPS, the statistics over runs of each run's mean of its BUDGET_EVALUATIONS
+    evaluations up to that step: what a run trained that long scores, steadier than one evaluation. The
+    learning rate is constant after its warm-up, so a run stopped at that step is this run's beginning."""
+    scores = {step: [steady_score(c, BUDGET_EVALUATIONS, step) for c in curves] for step in BUDGET_STEPS}
+    return {str(step): statistics([np.array([v for v in values if v is not None])], reps, rng)
+            for step, values in scores.items()}
 
 
 def conditioning(ok: list[dict], env: str, reps: int, rng: np.random.Generator) -> list[dict]:
@@ -84,6 +99,7 @@ def summarize_long(records: list[dict], data_range: dict, reps: int, seed: int) 
                 "curve": curve_statistics(curves, reps, rng), "at_steps": at_steps,
                 "final": statistics([final[backbone]], reps, rng),
                 "steady": statistics([np.array([steady_score(c) for c in curves if c])], reps, rng),
+                "budget": budget_scores(curves, reps, rng),
                 "conditioning": targets,
                 "best_target": max((t for t in targets if t["stats"]["n"]), key=lambda t: t["stats"]["iqm"],
                                    default=None)})

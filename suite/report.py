@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.cells import CELLS, PUBLISHED_AVERAGES, group_file, group_tables, main_target_stats, regime_groups
-from suite.long_cells import STEADY_EVALUATIONS, TABLE_STEPS
+from suite.long_cells import BUDGET_EVALUATIONS, BUDGET_STEPS, STEADY_EVALUATIONS, TABLE_STEPS
 
 # where a sweep put its files and how many cells it ran at once: not what a cell computes
 MACHINE_LOCAL_FLAGS = ("--workers", "--out", "--results", "--ray-address")
@@ -289,7 +289,8 @@ def render_long(summary: dict, results: str, command: str, image_dir: str) -> st
             lines.append(f"| {row['backbone']} | {len(row['seeds'])} of {len(row['seeds']) + len(row['failed'])} | "
                          + " | ".join(cells + [headline_cell(row["final"]), headline_cell(row["steady"])]) + " |")
         lines += render_failed([f for row in dataset["rows"] for f in row["failed"]])
-        lines += ["", f"![{dataset['title']}: score against training step]({image_dir}/{dataset['plots']['curves']})",
+        lines += ["", *render_budget(dataset, regenerate)]
+        lines += [f"![{dataset['title']}: score against training step]({image_dir}/{dataset['plots']['curves']})",
                   "", f"Score against training step, IQM over seeds with its 95% interval as a band {regenerate}.", "",
                   f"Probability of improvement at {last} steps {regenerate}:", "",
                   "| pair | P(first > second) | 95% CI |", "|---|---|---|"]
@@ -298,6 +299,28 @@ def render_long(summary: dict, results: str, command: str, image_dir: str) -> st
                   for d in dataset["improvement"]]
         lines += ["", *render_conditioning(dataset, last, image_dir, regenerate)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_budget(dataset: dict, regenerate: str) -> list[str]:
+    """Per backbone, the score a run trained for each of BUDGET_STEPS reaches (the mean of its evaluations up
+    to there), and whether every backbone reaches the data's mean: what the first run's budget is chosen on."""
+    span = (BUDGET_EVALUATIONS - 1) * 2_500
+    lines = [f"Score by training budget {regenerate}: each run's mean of its {BUDGET_EVALUATIONS} evaluations up to "
+             f"the step (the step and the {span:,} steps before it), IQM over seeds; a steadier estimate of what a run "
+             "stopped there scores than its one evaluation (the learning rate is constant after the warm-up).", "",
+             "| backbone | " + " | ".join(f"{step:,}" for step in BUDGET_STEPS) + " |",
+             "|---|" + "---|" * len(BUDGET_STEPS)]
+    lines += [f"| {row['backbone']} | " + " | ".join(headline_cell(row["budget"][str(step)]) for step in BUDGET_STEPS)
+              + " |" for row in dataset["rows"]]
+    if dataset["data_mean"] is not None:
+        reached = []
+        for step in BUDGET_STEPS:
+            scores = [row["budget"][str(step)] for row in dataset["rows"]]
+            reached.append("–" if not all(s["n"] for s in scores)
+                           else "yes" if all(s["iqm"] >= dataset["data_mean"] for s in scores) else "no")
+        lines.append(f"| every backbone at or above the data's mean ({dataset['data_mean']:.1f}) | "
+                     + " | ".join(reached) + " |")
+    return lines + [""]
 
 
 def collect(dataset: dict, key: str) -> list:
