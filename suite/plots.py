@@ -84,10 +84,16 @@ def plot_returns(table: dict, path: Path) -> None:
     save(fig, path)
 
 
+def backbone_label(row: dict) -> str:
+    """A legend entry: the backbone and how many seeds its line is over."""
+    seeds = len(row["seeds"])
+    return f"{row['backbone']} ({seeds} seed{'' if seeds == 1 else 's'})"
+
+
 def plot_curves(table: dict, path: Path) -> None:
     fig, (returns, loss) = plt.subplots(1, 2, figsize=(9, 3.5))
     for row in table["rows"]:
-        label = f"{row['backbone']} ({len(row['seeds'])} seeds)"
+        label = backbone_label(row)
         returns.plot(row["curve"]["steps"], row["curve"]["mean"], marker="o", label=label)
         loss.plot(row["loss"]["steps"], row["loss"]["mean"], label=label)
     returns.set(xlabel="step", ylabel=f"eval normalized return, target {table['main_target']:.0f}")
@@ -127,7 +133,7 @@ def plot_long_curves(dataset: dict, path: Path) -> None:
     mark_data(ax, dataset)
     for i, row in backbones_with_seeds(dataset):
         plot_band(ax, row["curve"]["steps"], row["curve"]["iqm"], row["curve"]["iqm_ci"], f"C{i}",
-                  f"{row['backbone']} ({len(row['seeds'])} seeds)")
+                  backbone_label(row))
     ax.set(xlabel="training step", ylabel=f"normalized return at target {dataset['main_target']:.0f} (IQM)")
     ax.set_title(f"{dataset['title']}: along training", fontsize=10)
     ax.legend(fontsize=8)
@@ -149,7 +155,7 @@ def plot_conditioning(dataset: dict, path: Path) -> None:
     for i, row in backbones_with_seeds(dataset):
         points = [t for t in row["conditioning"] if t["stats"]["n"]]
         plot_band(ax, [t["normalized_target"] for t in points], [t["stats"]["iqm"] for t in points],
-                  [t["stats"]["iqm_ci"] for t in points], f"C{i}", f"{row['backbone']} ({len(row['seeds'])} seeds)")
+                  [t["stats"]["iqm_ci"] for t in points], f"C{i}", backbone_label(row))
     ax.set(xlabel="target return, normalized", ylabel="achieved normalized return (IQM)")
     ax.set_title(f"{dataset['title']}: return conditioning", fontsize=10)
     ax.legend(fontsize=7)
