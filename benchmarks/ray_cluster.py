@@ -62,11 +62,29 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def ray_command(args: list[str], env: dict) -> str:
-    done = subprocess.run(["ray", *args], env=env, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"ray {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout + done.stderr
+def start_node(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """`ray start ARGS --block` in a process group of its own, returned once Ray says it runs. Stopping it
+    (stop_node) ends this node's processes and no others: `ray stop` would end every Ray process on the
+    machine, a user's own cluster too."""
+    with open(log, "w") as out:
+        node = subprocess.Popen(["ray", "start", *args, "--block"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    waited = time.monotonic()
+    while "Ray runtime started" not in log.read_text():
+        if node.poll() is not None or time.monotonic() - waited > 120:
+            stop_node(node)
+            raise RuntimeError(f"ray start {' '.join(args)} failed (its log: {log}):\n{log.read_text()}")
+        time.sleep(0.5)
+    return node
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    """Kills a node of start_node, every process in its group."""
+    try:
+        os.killpg(node.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    node.wait()
 
 
 def second_node_processes() -> dict[int, str]:
@@ -117,13 +135,25 @@ def main(cfg: ClusterConfig) -> dict:
         return {**common, "D4RL_DATASET_DIR": str(scratch / name / "d4rl"),
                 "MINARI_DATASETS_PATH": str(scratch / name / "minari")}
 
-    ray_command(["stop", "--force"], common)
+    temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths live under it
     started = time.perf_counter()
-    head_output = ray_command(["start", "--head", "--port", str(cfg.port), "--num-cpus", str(cfg.cpus_per_node),
-                               "--include-dashboard", "false", "--disable-usage-stats"], node_env("head"))
-    address = re.search(r"ray start --address='([^']+)'", head_output).group(1)
-    ray_command(["start", "--address", address, "--node-ip-address", SECOND_NODE_IP,
-                 "--num-cpus", str(cfg.cpus_per_node)], node_env("node2"))
+    nodes = []
+    try:
+        nodes.append(start_node(["--head", "--port", str(cfg.port), "--num-cpus", str(cfg.cpus_per_node), "--temp-dir",
+                                 temp_dir, "--include-dashboard", "false", "--disable-usage-stats"], node_env("head"),
+                                scratch / "head.log"))
+        address = re.search(r"ray start --address='([^']+)'", (scratch / "head.log").read_text()).group(1)
+        nodes.append(start_node(["--address", address, "--node-ip-address", SECOND_NODE_IP,
+                                 "--num-cpus", str(cfg.cpus_per_node)], node_env("node2"), scratch / "node2.log"))
+        return run_sweep(cfg, scratch, node_env, address, started)
+    finally:
+        for node in nodes:
+            stop_node(node)
+        server.shutdown()
+
+
+def run_sweep(cfg: ClusterConfig, scratch: Path, node_env, address: str, started: float) -> dict:
+    """The driver's sweep on the running cluster, the second node killed in its second cell; the checks."""
     results = scratch / "results"
     sweep = subprocess.Popen(
         [sys.executable, "sweep.py", "--ray-address", address, "--datasets", "d4rl:hopper-medium-v2",
@@ -147,8 +177,8 @@ def main(cfg: ClusterConfig) -> dict:
             time.sleep(0.5)
         output, _ = sweep.communicate(timeout=3600)
     finally:
-        ray_command(["stop", "--force"], common)
-        server.shutdown()
+        if sweep.poll() is None:
+            sweep.kill()
     records = {path.stem: json.loads(path.read_text()) for path in sorted(results.glob("*.json"))}
     nodes = {name: record.get("ray_node") for name, record in records.items()}
     checks = {

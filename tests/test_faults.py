@@ -5,7 +5,6 @@ traffic stays on this machine's own addresses."""
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +60,7 @@ def test_a_ray_address_where_nothing_listens_ends_in_one_line_within_a_minute(d4
 def token_cluster(tmp_path_factory):
     """A one-node Ray cluster started, in a fresh home directory, with the cluster benchmark's
     environment (token authentication, its own token in its scratch directory); (address, that environment)."""
-    from benchmarks.ray_cluster import cluster_env
+    from benchmarks.ray_cluster import cluster_env, start_node, stop_node
 
     scratch = tmp_path_factory.mktemp("ray-cluster")
     (scratch / "home").mkdir()
@@ -69,23 +68,14 @@ def token_cluster(tmp_path_factory):
            "OMP_NUM_THREADS": "1"}
     temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths live under it
     port = free_port()
-    log = open(scratch / "head.log", "w")
-    head = subprocess.Popen(["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                             "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats",
-                             "--temp-dir", temp_dir], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group: every Ray process of it ends with it
+    head = start_node(["--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
+                       "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp_dir], env,
+                      scratch / "head.log")
     try:
-        started = time.monotonic()
-        while "Ray runtime started" not in (scratch / "head.log").read_text():
-            assert head.poll() is None, (scratch / "head.log").read_text()
-            assert time.monotonic() - started < 120, (scratch / "head.log").read_text()
-            time.sleep(0.5)
         assert not (scratch / "home" / ".ray").exists()  # the token came from the scratch directory alone
         yield f"127.0.0.1:{port}", env
     finally:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-        log.close()
+        stop_node(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
