@@ -6,7 +6,7 @@ the results page of the docs; and the long cells (50,000 steps, issue 35) into t
                                          # -> results/long-cells.md, .json, results/plots/long-*, docs/results.md's
                                          # long-results section
     python aggregate.py --readme "" --docs ""           # leave the README and the docs alone
-    python aggregate.py --agent-version 1 --readme "" --docs "" --out /tmp/v1   # the cells of agent version 1
+    python aggregate.py --agent-version 1 --readme "" --docs "" --long-results "" --out /tmp/v1   # the cells of agent version 1
 
 Cells of different agent versions are never pooled: the tables hold the cells of one version (the
 newest present, or --agent-version), and the others are named as left out.

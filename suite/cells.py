@@ -121,8 +121,9 @@ def data_copies(records: list[dict]) -> list[dict]:
 
 
 def check_poolable(records: list[dict]) -> None:
-    """Stop, naming examples of each, at cells of different agent versions, or of one task trained on
-    different data versions: pooled, they would measure two things as one."""
+    """Stop, naming examples of each, at cells of different agent versions, at seeds of one backbone's
+    row trained for different numbers of steps, or at cells of one task trained on different data versions:
+    pooled, they would measure two things as one."""
     versions = defaultdict(list)
     for record in records:
         versions[cell_version(record)].append(record["cell"]["name"])
@@ -130,6 +131,19 @@ def check_poolable(records: list[dict]) -> None:
         raise ValueError("cells of different agent versions cannot be pooled: " + "; ".join(
             f"version {v}: {len(names)} cells, e.g. {names[0]}" for v, names in sorted(versions.items()))
             + "; put each version's cells in its own --results folder")
+    budgets = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if record["status"] == "ok":
+            cell = record["cell"]
+            key = cell["task"], cell["regime"], cell.get("preset", "cpu"), cell["backbone"]
+            budgets[key][record["train_config"]["steps"]].append(cell["name"])
+    for (task, regime, preset, backbone), by_steps in budgets.items():
+        if len(by_steps) > 1:
+            raise ValueError(f"cells of {backbone} on {task}, {regime} regime, {preset} preset, trained for different "
+                             "numbers of steps cannot be pooled: " + "; ".join(
+                                 f"{steps} steps: {len(names)} cells, e.g. {names[0]}"
+                                 for steps, names in sorted(by_steps.items()))
+                             + "; put each budget's cells in its own --results folder")
     made_on = defaultdict(list)
     for record in records:
         made_on[record["cell"]["task"], cell_data(record)].append(record["cell"]["name"])
@@ -198,6 +212,7 @@ def summarize(records: list[dict], reps: int, seed: int) -> dict:
             scores = {str(int(t)): [normalized_return(r, t) for r in ok] for t in targets}
             table["rows"].append({
                 "backbone": backbone, "seeds": [r["cell"]["seed"] for r in ok], "failed": failed,
+                "steps": ok[0]["train_config"]["steps"] if ok else None,  # one budget per row: check_poolable
                 "scores": scores,
                 "stats": {key: statistics([np.array(values)], reps, rng) for key, values in scores.items()},
                 "curve": mean_curve(ok, f"eval/normalized_return_{int(targets[0])}"),

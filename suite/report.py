@@ -76,7 +76,7 @@ def render_table(table: dict, target: float) -> list[str]:
     lines = [f"#### {table['title']}: normalized return at target {target:.0f}{main}", "",
              f"Data: {table['data']}, `{table['data_id']}`" + ("." if table["data_mean"] is None else
                                         f"; its episodes' mean normalized return is {table['data_mean']:.1f}."),
-             *render_copies(table["data_copies"]), "",
+             *render_copies(table["data_copies"]), "", f"Budget: {budget_text([table])}.", "",
              "| backbone | seeds ok | mean | std | IQM | IQM 95% CI | mean 95% CI | wall s (mean) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in table["rows"]:
@@ -107,15 +107,35 @@ def headline_cell(stats: dict) -> str:
                      f"({stats['n']})"]) if stats["n"] else "–"
 
 
-def backbone_rows(tables: list[dict], pooled: dict | None = None) -> list[str]:
+def budgets(tables: list[dict], backbone: str | None = None) -> list[int]:
+    """The training steps the tables' rows (of one backbone, if given) ran for, each once, in order."""
+    return sorted({row["steps"] for table in tables for row in table["rows"]
+                   if row["steps"] is not None and backbone in (None, row["backbone"])})
+
+
+def steps_text(steps: list[int]) -> str:
+    return " or ".join(f"{s:,}" for s in steps) + " training steps" if steps else "no cell finished"
+
+
+def budget_text(tables: list[dict]) -> str:
+    """The training budget of tables' cells: their steps where all share them, else each backbone's."""
+    if len(steps := budgets(tables)) < 2:
+        return steps_text(steps)
+    backbones = dict.fromkeys(row["backbone"] for table in tables for row in table["rows"])
+    return "; ".join(f"{b} {steps_text(budgets(tables, b))}" for b in backbones if budgets(tables, b))
+
+
+def backbone_rows(tables: list[dict], pooled: dict | None = None, label_budgets: bool = False) -> list[str]:
     """One markdown row per backbone, a column per table: IQM [95% interval] (seeds) at its main target;
-    then, where the tables pool, the IQM over every run of the pooled datasets."""
+    then, where the tables pool, the IQM over every run of the pooled datasets. label_budgets: each row
+    names the training steps of its backbone."""
     lines = []
     for backbone in dict.fromkeys(row["backbone"] for table in tables for row in table["rows"]):
         cells = [headline_cell(main_target_stats(table, backbone)) for table in tables]
         if pooled:  # pooled over the same tables: every backbone has a row
             cells.append(headline_cell(next(row["stats"] for row in pooled["rows"] if row["backbone"] == backbone)))
-        lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+        label = f"{backbone} ({steps_text(budgets(tables, backbone))})" if label_budgets else backbone
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -136,10 +156,13 @@ def render_headline(summary: dict, results: str, full_tables: str) -> str:
         pooled = next((group for group in summary["all_datasets"]
                        if (group["regime"], group["preset"]) == (regime, preset)), None)
         data_means = [table["data_mean"] for table in tables] + ([pooled["data_mean"]] if pooled else [])
-        lines += [f"**{regime} regime, {preset} preset**", "",
+        shared_budget = len(budgets(tables)) < 2
+        lines += [f"**{regime} regime, {preset} preset, "
+                  + (f"{budget_text(tables)}**" if shared_budget else "training steps per backbone**"), "",
                   "| backbone | " + " | ".join(table["task"] for table in tables)
                   + (f" | pooled: the {len(pooled['tasks'])} datasets every backbone has |" if pooled else " |"),
-                  "|---|" + "---|" * (len(tables) + bool(pooled)), *backbone_rows(tables, pooled)]
+                  "|---|" + "---|" * (len(tables) + bool(pooled)),
+                  *backbone_rows(tables, pooled, label_budgets=not shared_budget)]
         lines += ["| the data's mean episode | " + " | ".join(fmt(mean) for mean in data_means) + " |", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -15,7 +15,8 @@ from agents.decision import AGENT_VERSION
 from envs import env_spec, normalized_score
 from suite.cells import load_cells, summarize
 from suite.long_cells import steady_score, summarize_long
-from suite.report import backbone_rows, difference_cells, portable_command, render_budget, render_table
+from suite.report import (backbone_rows, difference_cells, portable_command, render_budget, render_headline,
+                          render_table)
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = "# title\nbefore\n<!-- sweep-results:start -->\nold text\n<!-- sweep-results:end -->\nafter\n"
@@ -33,7 +34,7 @@ def synthetic_record(backbone: str, seed: int, normalized: float | None, error: 
     if normalized is None:
         return {**record, "error": error}
     main, second = env_spec(env).target_returns
-    return {**record, "status": "ok", "train_s": 10.0, "evaluate_s": 1.0,
+    return {**record, "status": "ok", "train_s": 10.0, "evaluate_s": 1.0, "train_config": {"steps": 10_000},
             "evaluation": {"results": [{"target_return": main, "normalized_mean": normalized},
                                        {"target_return": second, "normalized_mean": normalized / 2}]},
             "curves": {f"eval/normalized_return_{main:.0f}": [[500, normalized / 2], [1000, normalized]],
@@ -147,6 +148,8 @@ def test_aggregate_statistics_failed_cells_and_readme(tmp_path):
     iqm = f"{stats['iqm_ci'][0]:.1f}, {stats['iqm_ci'][1]:.1f}"
     assert f"| mingru | 3.5 [{iqm}] (8) |" in headline and "| mamba | – |" in headline
     assert "| the data's mean episode | 37.2 |" in headline and "[docs/results.md](docs/results.md)" in headline
+    assert "**window regime, cpu preset, 10,000 training steps**" in headline  # the budget of every figure below
+    assert "Budget: 10,000 training steps." in markdown
     for png in ("hopper-medium-window-cpu-return.png", "hopper-medium-window-cpu-curves.png", "speed-cpu.png"):
         assert (tmp_path / "out" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -271,6 +274,27 @@ def test_cells_of_one_task_on_different_data_versions_are_never_pooled():
         summarize([old, new], reps=10, seed=0)
     old["data"] = {"id": "minrnn/hopper/medium-v1", "sha256": "1" * 64}
     assert summarize([old, new], reps=10, seed=0)["tables"][0]["data_id"] == "minrnn/hopper/medium-v1"
+
+
+def test_seeds_of_one_budget_pool_and_each_table_names_the_budget_its_figures_come_from():
+    short, long = synthetic_record("mingru", 0, 30.0), synthetic_record("mingru", 1, 20.0)
+    long["train_config"] = {"steps": 20_000}
+    with pytest.raises(ValueError, match=r"cells of mingru on hopper-medium, window regime, cpu preset, trained for "
+                                         r"different numbers of steps cannot be pooled: 10000 steps: 1 cells, e\.g\. "
+                                         r"hopper-medium-mingru-window-s0; 20000 steps: 1 cells, e\.g\. "
+                                         r"hopper-medium-mingru-window-s1; put each budget's cells in its own"):
+        summarize([short, long], reps=10, seed=0)
+    # backbones of one table at different budgets (as the episode regime's): each row names its own
+    attention = synthetic_record("attention", 0, 40.0)
+    attention["train_config"] = {"steps": 20_000}
+    summary = summarize([short, attention], reps=10, seed=0)
+    headline = render_headline({**summary, "left_out": {}}, "results/cells", "docs/results.md")
+    assert "**window regime, cpu preset, training steps per backbone**" in headline
+    assert "| mingru (10,000 training steps) | 30.0 (1) |" in headline
+    assert "| attention (20,000 training steps) | 40.0 (1) |" in headline
+    (table,) = summary["tables"]
+    assert ("Budget: mingru 10,000 training steps; attention 20,000 training steps."
+            in render_table(table, table["main_target"]))
 
 
 @pytest.mark.parametrize("folder", ["cells", "long-cells"])
