@@ -3,8 +3,8 @@ the results page of the docs; and the long cells (50,000 steps, issue 35) into t
 
     python aggregate.py                  # results/cells/*.json -> results/sweep.md, results/sweep.json, results/plots/,
                                          # README.md's headline, docs/results.md's tables; results/long-cells/*.json
-                                         # -> results/long-cells.md, .json, results/plots/long-*, docs/results.md's
-                                         # long-results section
+                                         # -> results/long-cells.md, .json, results/plots/long-*, the long-results
+                                         # sections of README.md (a table per dataset) and docs/results.md (all)
     python aggregate.py --readme "" --docs ""           # leave the README and the docs alone
     python aggregate.py --agent-version 1 --readme "" --docs "" --long-results "" --out /tmp/v1   # the cells of agent version 1
 
@@ -32,18 +32,19 @@ from benchmarks.plots import plot_speed
 from suite.cells import CELLS, load_cells, of_version, summarize
 from suite.long_cells import LONG_CELLS, data_ranges, summarize_long
 from suite.plots import plot_long, plot_tables
-from suite.report import render, render_headline, render_long
+from suite.report import render, render_headline, render_long, render_long_headline
 from suite.runutils import expected_errors, parse_config, replace_marked_section, write_report
 
 RESULTS_SECTION = "sweep-results"  # the marked section of the README and docs/results.md that aggregate.py writes
-LONG_SECTION = "long-results"  # the marked section of docs/results.md that gets the long cells
+LONG_SECTION = "long-results"  # the marked section of the README and docs/results.md that gets the long cells
+LONG_ANCHOR = "#long-cells-50000-steps-learning-curves-and-return-conditioning"  # that section's heading in the docs
 
 
 @dataclass
 class AggregateConfig:
     results: str = CELLS  # the cell JSONs sweep.py writes
     out: str = "results"  # sweep.md, sweep.json, long-cells.md, long-cells.json and plots/
-    readme: str = "README.md"  # its section between the sweep-results markers gets the headline table; "" to leave it
+    readme: str = "README.md"  # its sweep-results and long-results sections get the headline tables; "" to leave it
     docs: str = "docs/results.md"  # its sweep-results and long-results sections get the full tables; "" to leave it
     agent_version: int = 0  # the cells of this agent version; 0: the newest version among the cells
     long_results: str = LONG_CELLS  # the long cells; their tables and plots only where it holds cells; "" to leave them
@@ -87,6 +88,10 @@ def main(cfg: AggregateConfig, command: str = "python aggregate.py") -> dict:
         if cfg.docs:
             replace_marked_section(Path(cfg.docs), LONG_SECTION,
                                    render_long(long, cfg.long_results, command, image_dir))
+        if cfg.readme:
+            long_tables = os.path.relpath(Path(cfg.docs or Path(cfg.out) / "long-cells.md").resolve(),
+                                          Path(cfg.readme).resolve().parent) + (LONG_ANCHOR if cfg.docs else "")
+            replace_marked_section(Path(cfg.readme), LONG_SECTION, render_long_headline(long, cfg.long_results, long_tables))
     written = ["sweep.md", "sweep.json", *(["long-cells.md", "long-cells.json"] if long else []), "plots/"]
     print(f"{len(records)} cells, {summary['cells']} of agent version {summary['agent_version']}; "
           f"{len(long_records)} long cells -> " + ", ".join(

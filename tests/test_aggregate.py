@@ -393,7 +393,16 @@ def test_aggregate_writes_the_long_cells_section_of_the_docs(tmp_path):
     docs = tmp_path / "docs" / "results.md"
     docs.parent.mkdir()
     docs.write_text(PAGE + "<!-- long-results:start -->\nold long text\n<!-- long-results:end -->\nthe end\n")
-    aggregate_into(tmp_path, cells, docs=str(docs))
+    readme = tmp_path / "README.md"
+    readme.write_text(PAGE + "<!-- long-results:start -->\n<!-- long-results:end -->\n")
+    aggregate_into(tmp_path, cells, docs=str(docs), readme=str(readme))
+
+    headline = readme.read_text()  # per dataset the table along training, linking to the docs' section for the rest
+    assert "**hopper-medium, window regime, cpu preset, 50,000 training steps**" in headline
+    assert "](docs/results.md#long-cells-50000-steps-learning-curves-and-return-conditioning)" in headline
+    assert "| the data's mean episode | | 37.2 | 37.2 | 37.2 | 37.2 |" in headline
+    assert next(line for line in headline.splitlines() if line.startswith("| mingru | 3 of 3 | 30.0 ["))
+    assert "**hopper-medium-replay, window regime, cpu preset**" in headline  # no cell finished: no budget
 
     text = docs.read_text()
     assert "old long text" not in text and text.endswith("<!-- long-results:end -->\nthe end\n")
