@@ -66,10 +66,13 @@ def test_forward_without_autograd_equals_forward_with_it(config):
             torch.testing.assert_close(b, a.detach(), rtol=1e-12, atol=1e-12)
 
 
-def test_mamba_acting_weights_follow_changes_to_the_parameters():
-    """Mamba's no-grad path keeps the conv weight it derives between calls: an optimizer step,
-    load_state_dict and a dtype change must each renew them."""
-    model, other = make("mamba"), make("mamba", seed=1)
+@pytest.mark.parametrize("config", CONFIGS)
+def test_acting_follows_every_change_to_the_parameters(config):
+    """Acting (no gradients) after the optimizer steps training takes, the fused AdamW's among them (its
+    steps leave version counters alone: a cache keyed on them went stale, and Mamba's evaluations during
+    training used its first evaluation's conv weight), load_state_dict, a dtype change and writes
+    through .data: the same numbers as the training path each time."""
+    model, other = make(config), make(config, seed=1)
     x = torch.randn(2, 5, 16, dtype=torch.float64)
 
     def assert_no_grad_path_matches_training_path():
@@ -79,12 +82,17 @@ def test_mamba_acting_weights_follow_changes_to_the_parameters():
         y_training = model(x_in_model_dtype)[0].detach()
         torch.testing.assert_close(y_acting, y_training, rtol=1e-6, atol=1e-6)
 
-    assert_no_grad_path_matches_training_path()  # fills the cache
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    model(x)[0].square().sum().backward()
-    optimizer.step()
-    assert_no_grad_path_matches_training_path()
+    assert_no_grad_path_matches_training_path()  # fills any cache
+    for optimizer in (torch.optim.AdamW(model.parameters(), lr=0.1, fused=True),  # as suite.training's
+                      torch.optim.SGD(model.parameters(), lr=0.5)):
+        model(x)[0].square().sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert_no_grad_path_matches_training_path()
     model.load_state_dict(other.state_dict())
+    assert_no_grad_path_matches_training_path()
+    for parameter in model.parameters():
+        parameter.data.mul_(0.5)
     assert_no_grad_path_matches_training_path()
     model.float()
     assert_no_grad_path_matches_training_path()
