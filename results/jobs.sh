@@ -47,7 +47,7 @@ fi
 # medium-replay, 4 backbones x seeds 0-2, two cells at a time, from a worktree pinned at one commit (LONG_COMMIT), so
 # that the refactor done meanwhile in /work/main cannot change what they compute. Interrupted cells resume from their
 # checkpoint in /work/runs/long (kept in results/long-runs/ between machines: `bash results/jobs.sh keep`).
-LONG_COMMIT=${LONG_COMMIT:-768400091312894520afeae56000656836c62de7}
+LONG_COMMIT=${LONG_COMMIT:-0a62e6670eba80f9d020d62dec5955ce3425625c}
 WORKTREE=/work/wt-long
 mkdir -p "$LONG_RUNS"
 for kept in "$LONG_KEPT"/*/; do  # a new machine: the kept unfinished cells go on from their checkpoints
