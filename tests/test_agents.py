@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import torch
 from agents.decision import AgentConfig, DecisionAgent, agent_version
 from agents.regimes import REGIMES
 from minrnn import BACKBONES
+from suite.rundir import load_agent
+from suite.training import TrainConfig, evaluate_agent
 
 REPO = Path(__file__).resolve().parent.parent
 BACKBONE_NAMES = list(BACKBONES)
@@ -217,6 +220,21 @@ def test_resume_continues_the_same_run(d4rl_file, tmp_path, regime):
         torch.testing.assert_close(a["agent"][key], b["agent"][key], rtol=1e-6, atol=1e-7)
     for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         torch.testing.assert_close(state_a["exp_avg_sq"], state_b["exp_avg_sq"], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("backbone", ["mingru", "minlstm", "mamba", "attention"])
+def test_an_evaluation_during_training_equals_one_of_the_checkpoint_it_saved(d4rl_file, tmp_path, backbone):
+    """The evaluation at a run's last step, made in the training process after an earlier evaluation and
+    optimizer steps, equals evaluating the checkpoint of that step afresh, return for return (the same env
+    seeds). Mamba's was made with the conv weight of its first evaluation before ffe7746."""
+    out = tmp_path / backbone
+    trained = run_script(*train_args(d4rl_file, out, "--backbone", backbone, "--steps", "20", "--eval-every", "10",
+                                     "--checkpoint-every", "10", "--lr", "0.01", "--warmup-steps", "1"))
+    assert trained.returncode == 0, trained.stderr
+    logged = [e for e in map(json.loads, (out / "eval.jsonl").read_text().splitlines()) if e["step"] == 20]
+    agent, config = load_agent(out)
+    fresh = evaluate_agent(agent, replace(TrainConfig(), **{k: config[k] for k in TrainConfig.__dataclass_fields__}))
+    assert [e["returns"] for e in logged] == [e["returns"] for e in fresh] and len(logged) == 2
 
 
 def test_killed_run_keeps_its_last_checkpoint_and_resumes(d4rl_file, tmp_path):
