@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import aggregate
-import sweep
 from agents.decision import AGENT_VERSION
 from envs import env_spec, normalized_score
 from suite.cells import load_cells, summarize
 from suite.long_cells import steady_score, summarize_long
 from suite.report import (backbone_rows, difference_cells, portable_command, render_budget, render_headline,
                           render_table)
+from suite.sweep import Cell, new_record
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = "# title\nbefore\n<!-- sweep-results:start -->\nold text\n<!-- sweep-results:end -->\nafter\n"
@@ -26,8 +26,8 @@ LONG_TARGETS = (600.0, 1200.0, 1800.0, 2400.0, 3000.0, 3600.0, 4200.0)  # issue 
 def synthetic_record(backbone: str, seed: int, normalized: float | None, error: str | None = None,
                      preset: str = "cpu", regime: str = "window", env: str = "hopper", dataset: str = "medium") -> dict:
     """A cell JSON as sweep.py writes it; normalized None makes a failed cell."""
-    cell = sweep.Cell(env, dataset, backbone, regime, seed, preset)
-    record = {**sweep.new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
+    cell = Cell(env, dataset, backbone, regime, seed, preset)
+    record = {**new_record(cell, f"runs/sweep/{cell.name}"), "sweep_command": "python sweep.py --seeds 0",
               "dataset_mean_normalized": 37.25, "code": {"commit": "0123456789abcdef", "python_files_modified": False},
               "machine": {"platform": "Linux", "cpu": "test cpu", "cpu_count": 2, "python": "3.11",
                           "torch": torch.__version__, "device": "cpu", "gpu": None}}

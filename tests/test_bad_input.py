@@ -246,10 +246,10 @@ def test_the_sac_export_and_the_benchmarks_check_their_flags_before_they_write(a
 def test_every_flag_says_what_it_is_for_and_which_values_it_takes(command):
     import aggregate
     import evaluate
-    import sweep
     from suite.runutils import field_descriptions
+    from suite.sweep import SweepConfig
 
-    config = {"train.py": training.TrainConfig, "evaluate.py": evaluate.EvalConfig, "sweep.py": sweep.SweepConfig,
+    config = {"train.py": training.TrainConfig, "evaluate.py": evaluate.EvalConfig, "sweep.py": SweepConfig,
               "aggregate.py": aggregate.AggregateConfig}[command]
     described = field_descriptions(config)
     assert sorted(described) == sorted(config.__dataclass_fields__)  # every field has its one-line description

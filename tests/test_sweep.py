@@ -11,6 +11,7 @@ import sweep
 from agents.decision import AGENT_VERSION
 from envs import load_dataset
 from suite.runutils import hold_run
+from suite.sweep import Cell
 from test_aggregate import synthetic_record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def test_sweep_resumes_a_checkpoint_then_skips_finished_cells(d4rl_file, tmp_pat
     grid = ["--datasets", str(d4rl_file), "--backbones", "mingru", "--seeds", "0", "1", "--out", str(out),
             "--results", str(results), "--workers", "2", "--", *TINY]
     # an interrupted sweep: seed 1 stopped at its step-5 checkpoint, before its cell JSON
-    interrupted = sweep.Cell("hopper", str(d4rl_file), "mingru", "window", 1)
+    interrupted = Cell("hopper", str(d4rl_file), "mingru", "window", 1)
     subprocess.run([sys.executable, "train.py", "--dataset", str(d4rl_file), "--seed", "1", *TINY, "--steps", "5",
                     "--out", str(out / interrupted.name)], cwd=REPO, check=True, capture_output=True)
 
@@ -77,7 +78,7 @@ def test_a_cell_records_its_final_evaluation_and_its_return_conditioning_sweep(d
 def test_a_cell_made_on_other_data_is_refused_by_the_sweep(d4rl_file, tmp_path):
     cells = tmp_path / "cells"
     cells.mkdir()
-    cell = sweep.Cell("hopper", str(d4rl_file), "mingru", "window", 0)
+    cell = Cell("hopper", str(d4rl_file), "mingru", "window", 0)
     made = cells / f"{cell.name}.json"
     made.write_text(json.dumps({**synthetic_record("mingru", 0, 30.0), "data": {"id": "older-v1", "sha256": "0" * 64}}))
     kept = made.read_text()
@@ -104,7 +105,7 @@ def test_failed_cell_is_recorded_with_its_error_and_not_rerun(d4rl_file, tmp_pat
 def test_a_cell_another_process_is_training_is_left_to_it(d4rl_file, tmp_path, capsys):
     grid = ["--datasets", str(d4rl_file), "--backbones", "minlstm", "--seeds", "0", "--out", str(tmp_path / "runs"),
             "--results", str(tmp_path / "cells"), "--", *TINY]
-    name = sweep.Cell("hopper", str(d4rl_file), "minlstm", "window", 0).name
+    name = Cell("hopper", str(d4rl_file), "minlstm", "window", 0).name
     held = hold_run(tmp_path / "runs" / name)  # as a train.py of another sweep holds it
     assert sweep.main(grid) == 0
     assert not (tmp_path / "cells").exists()  # no record: the holder's own sweep writes it
