@@ -58,6 +58,10 @@ git -C "$WORKTREE" checkout -q --detach "$LONG_COMMIT"
 (cd "$WORKTREE" && nohup python sweep.py --datasets medium medium-replay --contexts window --seeds 0 1 2 --workers 2 \
   --final-episodes 50 --target-sweep 600 1200 1800 2400 3000 3600 4200 --sweep-episodes 20 \
   --results "$MAIN/results/long-cells" --out /work/runs/long -- --steps 50000 >> /work/sweep-long.log 2>&1 &)
+# every 15 minutes while the sweep runs, the unfinished cells' checkpoints go to results/long-runs/ (`keep`), so that a
+# session that ends without its stop routine still leaves them in the checkout for the next machine
+(nohup bash -c "sleep 60; while pgrep -f 'sweep.py --datasets medium medium-replay' > /dev/null; do
+  bash $MAIN/results/jobs.sh keep; sleep 900; done" >> /work/keep-long.log 2>&1 &)
 # Waiting behind it: the last 2 cells of the initialisation before/after (results/init-torch-data-v1, Mamba and
 # attention s2, on an AMD EPYC only): from /work/wt-init at main, `python sweep.py --datasets medium --contexts window
 # --seeds 0 1 2 --workers 2 --results /work/main/results/init-torch-data-v1 --out /work/runs/init-torch-data-v1 -- --init torch`
