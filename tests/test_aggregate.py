@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import aggregate
 from agents.decision import AGENT_VERSION
 from envs import env_spec, normalized_score
+from suite.aggregating import AggregateConfig, aggregate
 from suite.cells import load_cells, summarize
 from suite.long_cells import steady_score, summarize_long
 from suite.report import (backbone_rows, difference_cells, portable_command, render_budget, render_headline,
@@ -67,8 +67,8 @@ def write_cells(folder: Path, records: list[dict]) -> Path:
 
 
 def aggregate_into(tmp_path: Path, cells: Path, **flags) -> dict:
-    """aggregate.main on `cells` into tmp_path/out; long cells from tmp_path/long-cells, if any."""
-    return aggregate.main(aggregate.AggregateConfig(**{
+    """aggregate() on `cells` into tmp_path/out; long cells from tmp_path/long-cells, if any."""
+    return aggregate(AggregateConfig(**{
         "results": str(cells), "out": str(tmp_path / "out"), "long_results": str(tmp_path / "long-cells"),
         "readme": "", "docs": "", "reps": 500, **flags}))
 

@@ -244,13 +244,13 @@ def test_the_sac_export_and_the_benchmarks_check_their_flags_before_they_write(a
 
 @pytest.mark.parametrize("command", ["train.py", "evaluate.py", "sweep.py", "aggregate.py"])
 def test_every_flag_says_what_it_is_for_and_which_values_it_takes(command):
-    import aggregate
+    from suite.aggregating import AggregateConfig
     from suite.evaluating import EvalConfig
     from suite.runutils import field_descriptions
     from suite.sweep import SweepConfig
 
     config = {"train.py": training.TrainConfig, "evaluate.py": EvalConfig, "sweep.py": SweepConfig,
-              "aggregate.py": aggregate.AggregateConfig}[command]
+              "aggregate.py": AggregateConfig}[command]
     described = field_descriptions(config)
     assert sorted(described) == sorted(config.__dataclass_fields__)  # every field has its one-line description
     shown = " ".join(run(command, "--help").stdout.split())  # argparse wraps the lines
