@@ -53,13 +53,12 @@ def steady_score(run_curve: dict, count: int = STEADY_EVALUATIONS, up_to: int | 
     return float(np.mean([run_curve[step] for step in steps[-count:]]))
 
 
-def budget_scores(curves: list[dict], reps: int, rng: np.random.Generator) -> dict:
-    """Per step of BUDGET_STEPS, the statistics over runs of each run's mean of its BUDGET_EVALUATIONS
-    evaluations up to that step: what a run trained that long scores, steadier than one evaluation. The
-    learning rate is constant after its warm-up, so a run stopped at that step is this run's beginning."""
-    scores = {step: [steady_score(c, BUDGET_EVALUATIONS, step) for c in curves] for step in BUDGET_STEPS}
-    return {str(step): statistics([np.array([v for v in values if v is not None])], reps, rng)
-            for step, values in scores.items()}
+def budget_runs(curves: list[dict]) -> dict:
+    """Per step of BUDGET_STEPS, each run's mean of its BUDGET_EVALUATIONS evaluations up to that step (runs
+    that did not evaluate there left out): what a run trained that long scores, steadier than one evaluation.
+    The learning rate is constant after its warm-up, so a run stopped at that step is this run's beginning."""
+    return {str(step): [score for score in (steady_score(c, BUDGET_EVALUATIONS, step) for c in curves)
+                        if score is not None] for step in BUDGET_STEPS}
 
 
 def conditioning(ok: list[dict], env: str, reps: int, rng: np.random.Generator) -> list[dict]:
@@ -91,6 +90,7 @@ def summarize_long(records: list[dict], data_range: dict, reps: int, seed: int) 
             at_steps = {str(step): statistics([np.array([c[step] for c in curves if step in c])], reps, rng)
                         for step in TABLE_STEPS}
             targets = conditioning(ok, dataset["env"], reps, rng)
+            budgets = budget_runs(curves)
             rows.append({
                 "backbone": backbone, "seeds": [r["cell"]["seed"] for r in ok], "failed": failed,
                 "eval_episodes": sorted({r["train_config"]["eval_episodes"] for r in ok}),
@@ -99,7 +99,8 @@ def summarize_long(records: list[dict], data_range: dict, reps: int, seed: int) 
                 "curve": curve_statistics(curves, reps, rng), "at_steps": at_steps,
                 "final": statistics([final[backbone]], reps, rng),
                 "steady": statistics([np.array([steady_score(c) for c in curves if c])], reps, rng),
-                "budget": budget_scores(curves, reps, rng),
+                "budget": {step: statistics([np.array(scores)], reps, rng) for step, scores in budgets.items()},
+                "budget_runs": budgets,
                 "conditioning": targets,
                 "best_target": max((t for t in targets if t["stats"]["n"]), key=lambda t: t["stats"]["iqm"],
                                    default=None)})
