@@ -1,9 +1,7 @@
 #!/bin/bash
 # Restarts this project's background jobs on its 2-core machine (results/QUEUE.md: what each is for).
-# Each sweep skips finished cells and resumes interrupted ones. Sweeps run from worktrees at main, so
-# editing /work/main does not change the code of cells already running. Logs: /work/*.log.
-#   bash results/jobs.sh keep   copies the unfinished long cells' checkpoints (issue 35) to results/long-runs/, so that
-#                               a new machine resumes them (commit it before the session stops)
+# Each sweep skips finished cells and resumes interrupted ones. Sweeps run from worktrees pinned at one
+# commit, so editing /work/main does not change the code of cells already running. Logs: /work/*.log.
 #   bash results/jobs.sh save   copies each SAC run of /work/runs/sac, all but its 300 MB replay buffer and
 #                               its tensorboard logs, to results/sac-runs/ (commit it before the session
 #                               stops); a run resumes from a copy of its folder there, its replay buffer
@@ -24,47 +22,24 @@ if [ "${1:-}" = save ]; then
   done
   exit 0
 fi
-LONG_RUNS=/work/runs/long
-LONG_KEPT=$MAIN/results/long-runs
-if [ "${1:-}" = keep ]; then  # the unfinished long cells' run directories, so that a new machine resumes them
-  mkdir -p "$LONG_KEPT"
-  for run in "$LONG_RUNS"/*/; do
-    name=$(basename "$run")
-    [ -f "$MAIN/results/long-cells/$name.json" ] && { rm -rf "$LONG_KEPT/$name"; continue; }
-    [ -f "$run/checkpoint.pt" ] || continue
-    rm -rf "$LONG_KEPT/$name.tmp" && mkdir -p "$LONG_KEPT/$name.tmp"
-    (cd "$run" && cp -r checkpoint.pt config.json tb "$LONG_KEPT/$name.tmp/" && { [ ! -f eval.jsonl ] || cp eval.jsonl "$LONG_KEPT/$name.tmp/"; })
-    rm -rf "$LONG_KEPT/$name" && mv "$LONG_KEPT/$name.tmp" "$LONG_KEPT/$name"
-    echo "kept $run in $LONG_KEPT/$name (step $(python -c "import torch; print(torch.load('$run/checkpoint.pt', weights_only=False)['step'])"))"
-  done
-  exit 0
-fi
 if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
 fi
-# Queued: issue 35's long cells (results/QUEUE.md): 50,000 steps of the cpu preset, window, hopper medium and
-# medium-replay, 4 backbones x seeds 0-2, two cells at a time, from a worktree pinned at one commit (LONG_COMMIT), so
-# that the refactor done meanwhile in /work/main cannot change what they compute. Interrupted cells resume from their
-# checkpoint in /work/runs/long (kept in results/long-runs/ between machines: `bash results/jobs.sh keep`).
-LONG_COMMIT=${LONG_COMMIT:-0a62e6670eba80f9d020d62dec5955ce3425625c}
-WORKTREE=/work/wt-long
-mkdir -p "$LONG_RUNS"
-for kept in "$LONG_KEPT"/*/; do  # a new machine: the kept unfinished cells go on from their checkpoints
-  [ -d "$kept" ] && [ ! -d "$LONG_RUNS/$(basename "$kept")" ] && cp -r "$kept" "$LONG_RUNS/$(basename "$kept")"
-done
-[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" "$LONG_COMMIT"
-git -C "$WORKTREE" checkout -q --detach "$LONG_COMMIT"
-(cd "$WORKTREE" && nohup python sweep.py --datasets medium medium-replay --contexts window --seeds 0 1 2 --workers 2 \
-  --final-episodes 50 --target-sweep 600 1200 1800 2400 3000 3600 4200 --sweep-episodes 20 \
-  --results "$MAIN/results/long-cells" --out /work/runs/long -- --steps 50000 >> /work/sweep-long.log 2>&1 &)
-# every 15 minutes while the sweep runs, the unfinished cells' checkpoints go to results/long-runs/ (`keep`), so that a
-# session that ends without its stop routine still leaves them in the checkout for the next machine
-(nohup bash -c "sleep 60; while pgrep -f 'sweep.py --datasets medium medium-replay' > /dev/null; do
-  bash $MAIN/results/jobs.sh keep; sleep 900; done" >> /work/keep-long.log 2>&1 &)
-# Waiting behind it: the last 2 cells of the initialisation before/after (results/init-torch-data-v1, Mamba and
-# attention s2, on an AMD EPYC only): from /work/wt-init at main, `python sweep.py --datasets medium --contexts window
-# --seeds 0 1 2 --workers 2 --results /work/main/results/init-torch-data-v1 --out /work/runs/init-torch-data-v1 -- --init torch`
+# Queued: the last cells of the initialisation before/after on hopper data v1 (results/QUEUE.md; docs/agents.md,
+# "Initialisation"): agent version 1 (--init torch), hopper-medium, window, seeds 0-2, on an AMD EPYC only (its "after"
+# ran there), from a worktree pinned at the commit the other cells of the folder ran (INIT_COMMIT). Issue 35's long
+# cells are done (24 of 24 in results/long-cells; their command: docs/results.md, "Long cells").
+INIT_COMMIT=${INIT_COMMIT:-a678698bbba7fca586f4313d6e79227779c48dbb}
+WORKTREE=/work/wt-init
+if ! grep -q "AMD EPYC" /proc/cpuinfo; then
+  echo "the initialisation cells run on an AMD EPYC only (their other cells did); nothing started here" >&2
+  exit 0
+fi
+[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" "$INIT_COMMIT"
+git -C "$WORKTREE" checkout -q --detach "$INIT_COMMIT"
+(cd "$WORKTREE" && nohup python sweep.py --datasets medium --contexts window --seeds 0 1 2 --workers 1 \
+  --results "$MAIN/results/init-torch-data-v1" --out /work/runs/init-torch-data-v1 -- --init torch >> /work/sweep-init.log 2>&1 &)
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5
