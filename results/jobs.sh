@@ -26,20 +26,10 @@ if pgrep -f "sweep.py|envs.train_sac" > /dev/null; then
   echo "jobs are running already (pgrep -af 'sweep.py|train_sac'): stop them first, or leave them" >&2
   exit 1
 fi
-# Queued: the last cells of the initialisation before/after on hopper data v1 (results/QUEUE.md; docs/agents.md,
-# "Initialisation"): agent version 1 (--init torch), hopper-medium, window, seeds 0-2, on an AMD EPYC only (its "after"
-# ran there), from a worktree pinned at the commit the other cells of the folder ran (INIT_COMMIT). Issue 35's long
-# cells are done (24 of 24 in results/long-cells; their command: docs/results.md, "Long cells").
-INIT_COMMIT=${INIT_COMMIT:-a678698bbba7fca586f4313d6e79227779c48dbb}
-WORKTREE=/work/wt-init
-if ! grep -q "AMD EPYC" /proc/cpuinfo; then
-  echo "the initialisation cells run on an AMD EPYC only (their other cells did); nothing started here" >&2
-  exit 0
-fi
-[ -d "$WORKTREE" ] || git -C "$MAIN" worktree add -q --detach "$WORKTREE" "$INIT_COMMIT"
-git -C "$WORKTREE" checkout -q --detach "$INIT_COMMIT"
-(cd "$WORKTREE" && nohup python sweep.py --datasets medium --contexts window --seeds 0 1 2 --workers 1 \
-  --results "$MAIN/results/init-torch-data-v1" --out /work/runs/init-torch-data-v1 -- --init torch >> /work/sweep-init.log 2>&1 &)
+# Queued: nothing (2026-12-05). Issue 35's long cells (24 of 24, results/long-cells) and the initialisation
+# before/after on hopper data v1 (12 of 12, results/init-torch-data-v1) are done; their commands are in
+# results/QUEUE.md and docs/. A new job goes here: a sweep from a worktree pinned at one commit, with absolute
+# --results/--out paths, started detached (nohup ... &) so that this script returns.
 # No SAC run is restarted: every env's policies are shipped (envs/policies/), and the runs they came from are kept in
 # results/sac-runs (a run resumes with `python -m envs.train_sac ... --out DIR` from a copy of its folder there)
 sleep 5
